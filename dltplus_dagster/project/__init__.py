@@ -1,0 +1,1 @@
+"""The project layer: dlt.yml projects with profiles, entities, catalog and runner (no Dagster)."""

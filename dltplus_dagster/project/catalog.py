@@ -1,0 +1,392 @@
+"""Catalog and Dataset: read the project's datasets through dlt and write frames back with save().
+
+Reads go through dlt's own `dlt.Dataset` (all schemas stored in the dataset, so tables written
+by pipelines and by `save()` are all visible). `save()` runs an ad-hoc dlt pipeline in a
+throw-away working dir, so parallel saves in several processes never share local state.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Union,
+)
+
+from dltplus_dagster.project.errors import EntityNotFound, ProjectError
+from dltplus_dagster.project.model import ContractSpec, DatasetEntity
+from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.run_context import activate
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from dlt.common.pipeline import LoadInfo
+
+    from dltplus_dagster.project.entities import EntityFactory
+
+WRITE_DISPOSITIONS = ("append", "replace", "merge", "skip")
+
+
+class RowCounts(Dict[str, int]):
+    """Table name -> row count; `.df()` gives the same as a DataFrame."""
+
+    def df(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        return pd.DataFrame({"table_name": list(self), "row_count": list(self.values())})
+
+
+class Dataset:
+    """A dataset of the catalog on one destination: dlt's data access plus `save()`."""
+
+    def __init__(
+        self,
+        project: Project,
+        entities: "EntityFactory",
+        entity: DatasetEntity,
+        destination_name: str,
+    ) -> None:
+        self.project = project
+        self.entities = entities
+        self.entity = entity
+        self.destination_name = destination_name
+        self._dlt: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.entity.name
+
+    @property
+    def dataset_name(self) -> str:
+        return self.entity.name
+
+    @property
+    def contract(self) -> Any:
+        c = self.entity.contract
+        if isinstance(c, ContractSpec):
+            return {k: v for k, v in vars(c).items() if v is not None}
+        return c
+
+    # --- reading ---
+    @property
+    def dlt_dataset(self) -> Any:
+        """The underlying `dlt.Dataset` (schemas are read from the destination on first use)."""
+        if self._dlt is None:
+            import dlt
+
+            activate(self.project)
+            destination = self.entities.get_destination(self.destination_name)
+            schemas = _stored_schemas(destination, self.name)
+            self._dlt = dlt.dataset(destination, self.name, schema=schemas or None)
+        return self._dlt
+
+    def refresh(self) -> None:
+        """Forget cached schemas, e.g. after another process loaded new tables."""
+        self._dlt = None
+
+    @property
+    def tables(self) -> List[str]:
+        """Data tables of every schema stored in this dataset (no `_dlt_*` tables)."""
+        try:
+            schemas = self.dlt_dataset.schemas
+        except Exception as e:
+            raise ProjectError(f"dataset '{self.name}' cannot be read: {e}") from e
+        names: List[str] = []
+        for schema in schemas:
+            for t in schema.data_table_names(seen_data_only=True):
+                if t not in names:
+                    names.append(t)
+        return names
+
+    def table(self, table_name: str) -> Any:
+        """A `dlt.Relation` over one table."""
+        tables = self.tables
+        if table_name not in tables:
+            raise EntityNotFound(
+                "table", f"{self.name}.{table_name}", tables, f"Dataset '{self.name}' has no such table."
+            )
+        return self.dlt_dataset.table(table_name)
+
+    def __getitem__(self, table_name: str) -> Any:
+        return self.table(table_name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.table(name)
+
+    def __contains__(self, table_name: object) -> bool:
+        return table_name in self.tables
+
+    def query(self, sql: str) -> Any:
+        """A `dlt.Relation` over a SQL query in this dataset."""
+        return self.dlt_dataset.query(sql)
+
+    def df(self, table_name: str, columns: Optional[Sequence[str]] = None) -> "pd.DataFrame":
+        return self._relation(table_name, columns).df()
+
+    def arrow(self, table_name: str, columns: Optional[Sequence[str]] = None) -> "pa.Table":
+        return self._relation(table_name, columns).arrow()
+
+    def iter_df(
+        self, table_name: str, chunk_size: int = 10_000, columns: Optional[Sequence[str]] = None
+    ) -> Iterator["pd.DataFrame"]:
+        """Frames of exactly `chunk_size` rows (the last may be shorter)."""
+        for table in self.iter_arrow(table_name, chunk_size, columns):
+            yield table.to_pandas()
+
+    def iter_arrow(
+        self, table_name: str, chunk_size: int = 10_000, columns: Optional[Sequence[str]] = None
+    ) -> Iterator["pa.Table"]:
+        """Arrow tables of exactly `chunk_size` rows (dlt's DuckDB reader returns whole vectors)."""
+        import pyarrow as pa
+
+        buffer: List[pa.Table] = []
+        buffered = 0
+        for chunk in self._relation(table_name, columns).iter_arrow(chunk_size=chunk_size):
+            buffer.append(chunk)
+            buffered += chunk.num_rows
+            while buffered >= chunk_size:
+                combined = pa.concat_tables(buffer)
+                yield combined.slice(0, chunk_size)
+                rest = combined.slice(chunk_size)
+                buffer, buffered = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+        if buffered:
+            yield pa.concat_tables(buffer)
+
+    def _relation(self, table_name: str, columns: Optional[Sequence[str]]) -> Any:
+        rel = self.table(table_name)
+        if columns:
+            rel = rel.select(*columns)
+        return rel
+
+    def row_counts(
+        self, dlt_tables: bool = False, table_names: Optional[Sequence[str]] = None
+    ) -> RowCounts:
+        """Rows per table (an empty mapping for a dataset without data tables)."""
+        names = list(table_names) if table_names else self.tables
+        if dlt_tables:
+            for schema in self.dlt_dataset.schemas:
+                names.extend(t for t in schema.dlt_table_names() if t not in names)
+        if not names:
+            return RowCounts()
+        rows = self.dlt_dataset.row_counts(table_names=names).fetchall()
+        counts = {str(r[0]): int(r[1]) for r in rows}
+        return RowCounts((n, counts.get(n, 0)) for n in names)
+
+    def __str__(self) -> str:
+        try:
+            tables = "\n".join(f"  {t}" for t in self.tables) or "  (no tables)"
+        except ProjectError as e:
+            tables = f"  (not readable: {e})"
+        return f"Dataset {self.name}@{self.destination_name}:\n{tables}"
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r}, destination={self.destination_name!r})"
+
+    # --- writing ---
+    def save(
+        self,
+        data: Any,
+        table_name: str,
+        write_disposition: str = "append",
+        primary_key: Union[str, Sequence[str], None] = None,
+        columns: Any = None,
+    ) -> "LoadInfo":
+        """Write `data` into `table_name` of this dataset and return dlt's `LoadInfo`.
+
+        `data`: a pandas DataFrame, a pyarrow Table, a list of dicts, a dlt resource, an iterator
+        of those, or a callable returning such an iterator (streamed chunk by chunk). The given
+        `write_disposition` is always honoured, also for an existing table. The dataset's
+        `contract` applies; a violation raises dlt's `DataValidationError` inside
+        `PipelineStepFailed`.
+        """
+        import dlt
+
+        if write_disposition not in WRITE_DISPOSITIONS:
+            raise ProjectError(
+                f"save(): write_disposition '{write_disposition}' is not one of "
+                f"{', '.join(WRITE_DISPOSITIONS)}"
+            )
+        if not isinstance(table_name, str) or not table_name.strip():
+            raise ProjectError(f"save(): table_name must be a non-empty string, got {table_name!r}")
+        activate(self.project)
+        normalized = normalize_table_name(table_name)
+        schema = self._schema_for_write(normalized)
+        resource = _as_resource(data, normalized)
+        hints: Dict[str, Any] = {"table_name": normalized, "write_disposition": write_disposition}
+        if primary_key is not None:
+            hints["primary_key"] = primary_key
+        if columns is not None:
+            hints["columns"] = columns
+        resource.apply_hints(**hints)
+
+        work_dir = os.path.join(self.project.data_dir, "tmp", f"save-{uuid.uuid4().hex}")
+        os.makedirs(work_dir, exist_ok=True)
+        try:
+            pipeline = dlt.pipeline(
+                pipeline_name=f"save_{normalized}_pipeline",
+                destination=self.entities.get_destination(self.destination_name),
+                dataset_name=self.name,
+                pipelines_dir=work_dir,
+            )
+            pipeline.config.restore_from_destination = False  # the schema is passed below
+            info = pipeline.run(resource, schema=schema, schema_contract=self.contract)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            self._dlt = None  # new tables or schema versions: re-read on next access
+        return info
+
+    def _schema_for_write(self, table_name: str) -> Any:
+        """The stored schema that holds the table, else the dataset's own schema (or a new one)."""
+        import dlt
+
+        try:
+            schemas = list(self.dlt_dataset.schemas)
+        except Exception:
+            schemas = []
+        for schema in schemas:
+            if table_name in schema.tables:
+                return schema.clone()
+        for schema in schemas:
+            if schema.name == self.name and schema.tables:
+                return schema.clone()
+        return dlt.Schema(self.name)
+
+
+def _stored_schemas(destination: Any, dataset_name: str) -> List[Any]:
+    """Newest version of every schema stored in the dataset, newest schema first.
+
+    dlt's own lookup returns only the newest schema when no pipeline is named; a dataset
+    written by several pipelines and by `save()` holds several.
+    """
+    import json
+
+    import dlt
+    from dlt.common.destination.exceptions import DestinationUndefinedEntity
+    from dlt.dataset.utils import get_destination_clients
+
+    with get_destination_clients(
+        schema=dlt.Schema(dataset_name),
+        destination=destination,
+        destination_dataset_name=dataset_name,
+    )[0] as client:
+        if not hasattr(client, "get_stored_schema") or not hasattr(client, "sql_client"):
+            return []
+        sql = client.sql_client
+        table = sql.make_qualified_table_name(client.schema.version_table_name)
+        try:
+            rows = sql.execute_sql(
+                f"SELECT schema_name, MAX(inserted_at) AS last_at FROM {table} "
+                "GROUP BY schema_name ORDER BY last_at DESC"
+            )
+        except DestinationUndefinedEntity:
+            return []
+        except Exception as e:  # a missing dataset shows up differently per destination
+            if "does not exist" in str(e) or "not found" in str(e).lower():
+                return []
+            raise
+        schemas = []
+        for name, _ in rows or []:
+            stored = client.get_stored_schema(name)
+            if stored:
+                schemas.append(dlt.Schema.from_dict(json.loads(stored.schema), validate_schema=False))
+        return schemas
+
+
+def normalize_table_name(name: str) -> str:
+    """The table name dlt will use (snake_case; quotes and SQL are never passed through)."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    normalized = NamingConvention().normalize_table_identifier(name)
+    if not normalized.strip("_"):
+        raise ProjectError(f"table name {name!r} has no usable characters")
+    return normalized
+
+
+def _as_resource(data: Any, table_name: str) -> Any:
+    import dlt
+    from dlt.extract.resource import DltResource
+
+    if isinstance(data, DltResource):
+        return data
+    if callable(data) and not _is_frame(data):
+        data = data()
+    if _is_frame(data) or isinstance(data, (list, tuple)):
+        return dlt.resource(data, name=table_name)
+    if isinstance(data, dict):
+        return dlt.resource([data], name=table_name)
+    if hasattr(data, "__iter__") or hasattr(data, "__next__"):
+        return dlt.resource(data, name=table_name)
+    raise ProjectError(
+        f"save(): unsupported data of type {type(data).__name__}; expected a DataFrame, a pyarrow "
+        "Table, a list of dicts, a dlt resource, an iterator of those or a callable returning one"
+    )
+
+
+def _is_frame(data: Any) -> bool:
+    mod = type(data).__module__
+    return mod.startswith("pandas") or mod.startswith("pyarrow")
+
+
+class Catalog:
+    """The datasets of a project for its active profile."""
+
+    def __init__(self, project: Project, entities: "EntityFactory") -> None:
+        self.project = project
+        self.entities = entities
+
+    @property
+    def datasets(self) -> Dict[str, DatasetEntity]:
+        """Declared datasets."""
+        return dict(self.project.datasets)
+
+    def dataset(self, name: str, destination_name: Optional[str] = None) -> Dataset:
+        return self.entities.get_dataset(name, destination_name)
+
+    def __getitem__(self, name: str) -> Dataset:
+        return self.dataset(name)
+
+    def __getattr__(self, name: str) -> Dataset:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self.dataset(name)
+        except EntityNotFound as e:
+            raise AttributeError(str(e)) from e
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.entities.list_datasets()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entities.list_datasets())
+
+    def __len__(self) -> int:
+        return len(self.entities.list_datasets())
+
+    def __str__(self) -> str:
+        names = self.entities.list_datasets()
+        header = f"Datasets in project {self.project.name} for profile {self.project.current_profile}:"
+        if not names:
+            return f"{header}\nNo datasets found"
+        lines = []
+        for n in names:
+            dests = self.entities.dataset_destinations(n)
+            lines.append(f"  {n}@{dests[0] if dests else '(no destination)'}")
+        return "\n".join([header, *lines])
+
+
+def make_temp_dir(project: Project, prefix: str) -> str:
+    base = os.path.join(project.data_dir, "tmp")
+    os.makedirs(base, exist_ok=True)
+    return tempfile.mkdtemp(prefix=prefix, dir=base)

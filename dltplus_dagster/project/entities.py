@@ -1,0 +1,303 @@
+"""EntityFactory: dlt objects (sources, destinations, pipelines, datasets) from the manifest."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from dltplus_dagster.project.errors import (
+    EntityNotFound,
+    InvalidDestination,
+    ProjectError,
+    SourceReferenceError,
+)
+from dltplus_dagster.project.model import (
+    DatasetEntity,
+    PipelineEntity,
+    SourceEntity,
+    TransformationEntity,
+)
+from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.run_context import activate
+
+if TYPE_CHECKING:
+    import dlt
+    from dlt.common.destination import Destination
+    from dlt.extract.source import DltSource
+
+    from dltplus_dagster.project.catalog import Dataset
+
+_NOT_ALLOWED = "Implicit entities are disabled (project.allow_undefined_entities: false)."
+
+
+class EntityFactory:
+    """Builds the dlt objects a project declares (and implicit ones, when allowed)."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    @property
+    def allow_undefined_entities(self) -> bool:
+        return self.project.allow_undefined_entities
+
+    # --- listing ---
+    def list_sources(self) -> List[str]:
+        return list(self.project.sources)
+
+    def list_destinations(self) -> List[str]:
+        return list(self.project.destinations)
+
+    def list_pipelines(self) -> List[str]:
+        return list(self.project.pipelines)
+
+    def list_transformations(self) -> List[str]:
+        return list(self.project.transformations)
+
+    def list_datasets(self) -> List[str]:
+        """Declared datasets, plus (when allowed) datasets that pipelines and transformations write."""
+        names = list(self.project.datasets)
+        if self.allow_undefined_entities:
+            for ds in self._implicit_dataset_names():
+                if ds not in names:
+                    names.append(ds)
+        return names
+
+    def _implicit_dataset_names(self) -> List[str]:
+        names = [p.dataset_name for p in self.project.pipelines.values() if p.dataset_name]
+        for t in self.project.transformations.values():
+            names.extend(t.inputs)
+            if t.output:
+                names.append(t.output)
+        return names
+
+    # --- sources ---
+    def get_source_entity(self, name: str) -> SourceEntity:
+        if name in self.project.sources:
+            return self.project.sources[name]
+        if not self.allow_undefined_entities:
+            raise EntityNotFound("source", name, self.project.sources, _NOT_ALLOWED)
+        return SourceEntity(name=name, type=name)
+
+    def get_source_factory(self, name: str) -> Any:
+        """The dlt source factory for a source entity, named and sectioned by the entity name.
+
+        A `type` that names a resource (not a source) is wrapped into a one-resource source.
+        """
+        entity = self.get_source_entity(name)
+        activate(self.project)
+        ref = entity.type or entity.name
+        obj = resolve_source_ref(self.project, entity.name, ref)
+        return _as_source_factory(obj, entity.name)
+
+    def get_source(self, name: str, **overrides: Any) -> "DltSource":
+        """The `DltSource` of a source entity, called with `with_args` (and `overrides`)."""
+        entity = self.get_source_entity(name)
+        factory = self.get_source_factory(name)
+        kwargs = {**entity.with_args, **overrides}
+        try:
+            return factory(**kwargs)
+        except TypeError as e:
+            raise ProjectError(f"dlt.yml: sources.{name}.with_args: {e}") from e
+
+    # --- destinations ---
+    def get_destination(self, name: str) -> "Destination":
+        """A named dlt destination. Local files go to `<local_dir>/<name>.<ext>` whoever asks."""
+        from dlt.common.destination import Destination
+
+        activate(self.project)
+        if name in self.project.destinations:
+            entity = self.project.destinations[name]
+            dest_type = entity.type or name
+        elif not self.allow_undefined_entities:
+            raise EntityNotFound("destination", name, self.project.destinations, _NOT_ALLOWED)
+        else:
+            dest_type = name
+        try:
+            return Destination.from_reference(dest_type, destination_name=name)
+        except Exception as e:
+            declared = ", ".join(self.project.destinations) or "(none)"
+            raise ProjectError(
+                f"dlt.yml: destination '{name}' of type '{dest_type}' cannot be created: {e}. "
+                f"Declared destinations: {declared}"
+            ) from e
+
+    def destination_type(self, name: str) -> str:
+        entity = self.project.destinations.get(name)
+        return (entity.type if entity and entity.type else name).split(".")[-1]
+
+    # --- pipelines ---
+    def get_pipeline_entity(self, name: str) -> PipelineEntity:
+        if name not in self.project.pipelines:
+            raise EntityNotFound(
+                "pipeline", name, self.project.pipelines, "Pipelines are never implicit."
+            )
+        entity = self.project.pipelines[name]
+        if not entity.destination:
+            raise self.project.error_at(
+                ("pipelines", name), "destination is not defined for this pipeline"
+            )
+        if not entity.dataset_name:
+            raise self.project.error_at(
+                ("pipelines", name), "dataset_name is not defined for this pipeline"
+            )
+        allowed = self.dataset_destinations(entity.dataset_name)
+        if entity.dataset_name in self.project.datasets and entity.destination not in allowed:
+            raise InvalidDestination(
+                f"dlt.yml: pipelines.{name}.destination: dataset '{entity.dataset_name}' is not "
+                f"available on destination '{entity.destination}'. Available destinations: "
+                f"{allowed}"
+            )
+        return entity
+
+    def get_pipeline(
+        self, name: str, pipelines_dir: Optional[str] = None, **overrides: Any
+    ) -> "dlt.Pipeline":
+        """A `dlt.Pipeline` for a declared pipeline, its working dir under the profile's data dir."""
+        import dlt
+
+        entity = self.get_pipeline_entity(name)
+        activate(self.project)
+        kwargs: Dict[str, Any] = dict(
+            pipeline_name=name,
+            destination=self.get_destination(entity.destination),  # type: ignore[arg-type]
+            dataset_name=entity.dataset_name,
+            pipelines_dir=pipelines_dir or self.project.pipelines_dir,
+        )
+        if entity.progress:
+            kwargs["progress"] = entity.progress
+        kwargs.update(entity.pipeline_kwargs())
+        kwargs.update(overrides)
+        return dlt.pipeline(**kwargs)
+
+    # --- datasets ---
+    def get_dataset_entity(self, name: str) -> DatasetEntity:
+        if name in self.project.datasets:
+            return self.project.datasets[name]
+        if self.allow_undefined_entities and name in self._implicit_dataset_names():
+            return DatasetEntity(name=name)
+        reason = "" if self.allow_undefined_entities else _NOT_ALLOWED
+        raise EntityNotFound("dataset", name, self.list_datasets(), reason)
+
+    def dataset_destinations(self, name: str) -> List[str]:
+        """Allowed destinations of a dataset; the first is the default.
+
+        Declared ones, else inferred from the pipelines that write the dataset.
+        """
+        entity = self.project.datasets.get(name)
+        if entity is not None and entity.destination:
+            return list(entity.destination)
+        inferred: List[str] = []
+        for p in self.project.pipelines.values():
+            if p.dataset_name == name and p.destination and p.destination not in inferred:
+                inferred.append(p.destination)
+        if not inferred:
+            for t in self.project.transformations.values():
+                if t.output == name:
+                    for src in t.inputs:
+                        for d in self.dataset_destinations(src):
+                            if d not in inferred:
+                                inferred.append(d)
+        return inferred
+
+    def get_dataset(self, name: str, destination_name: Optional[str] = None) -> "Dataset":
+        from dltplus_dagster.project.catalog import Dataset
+
+        entity = self.get_dataset_entity(name)
+        allowed = self.dataset_destinations(name)
+        if destination_name is None:
+            if not allowed:
+                raise InvalidDestination(
+                    f"dlt.yml: datasets.{name}.destination: no destination is configured for "
+                    "this dataset and no pipeline writes it; declare `destination: [name]`."
+                )
+            destination_name = allowed[0]
+        elif allowed and destination_name not in allowed:
+            raise InvalidDestination(
+                f"Dataset '{name}' is not available on destination '{destination_name}'. "
+                f"Available destinations: {allowed}"
+            )
+        return Dataset(self.project, self, entity, destination_name)
+
+    # --- transformations ---
+    def get_transformation(self, name: str) -> TransformationEntity:
+        if name not in self.project.transformations:
+            raise EntityNotFound("transformation", name, self.project.transformations)
+        return self.project.transformations[name]
+
+    def get_transformation_function(self, name: str) -> Callable[..., Any]:
+        entity = self.get_transformation(name)
+        if not entity.function:
+            raise self.project.error_at(("transformations", name), "`function` is not set")
+        activate(self.project)
+        obj, tried = _import_candidates(
+            _ref_candidates(entity.function, "transformations", builtin=False)
+        )
+        if obj is None:
+            lines = "\n".join(f"  - {c}: {why}" for c, why in tried)
+            raise ProjectError(
+                f"dlt.yml: transformations.{name}.function: cannot import "
+                f"'{entity.function}'. Tried:\n{lines}"
+            )
+        return obj
+
+
+def _ref_candidates(ref: str, project_pkg: str, builtin: bool = True) -> List[str]:
+    """Import candidates for a reference, most specific first (as the reference system)."""
+    parts = ref.split(".")
+    if len(parts) == 1:
+        cands = [f"{project_pkg}.{ref}.{ref}"]
+        if builtin:
+            cands.append(f"dlt.sources.{ref}.{ref}")
+        return cands
+    cands = [ref, f"{project_pkg}.{ref}"]
+    if builtin:
+        cands.append(f"dlt.sources.{ref}")
+    return cands
+
+
+def _import_candidates(candidates: Sequence[str]) -> Tuple[Any, List[Tuple[str, str]]]:
+    tried: List[Tuple[str, str]] = []
+    for cand in candidates:
+        module_name, _, attr = cand.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            tried.append((cand, f"module not found ({e.name})"))
+            continue
+        except Exception as e:  # an error inside the user's module: show it, do not hide it
+            raise ProjectError(f"importing {module_name} failed: {type(e).__name__}: {e}") from e
+        if not hasattr(module, attr):
+            tried.append((cand, f"{module_name} has no attribute '{attr}'"))
+            continue
+        return getattr(module, attr), tried
+    return None, tried
+
+
+def resolve_source_ref(project: Project, entity: str, ref: str) -> Any:
+    """Import the object a source `type` names; on failure list every candidate tried."""
+    obj, tried = _import_candidates(_ref_candidates(ref, "sources"))
+    if obj is None:
+        raise SourceReferenceError(entity, ref, tried)
+    return obj
+
+
+def _as_source_factory(obj: Any, name: str) -> Any:
+    import dlt
+    from dlt.extract.resource import DltResource
+
+    if hasattr(obj, "clone") and hasattr(obj, "with_args"):  # a @dlt.source factory
+        return obj.clone(name=name, section=name)
+    if isinstance(obj, DltResource) or callable(obj):
+        resource_fn = obj
+
+        def one_resource_source(**kwargs: Any) -> Any:
+            made = resource_fn(**kwargs) if callable(resource_fn) else resource_fn
+            return made
+
+        return dlt.source(one_resource_source, name=name, section=name)
+    raise ProjectError(f"dlt.yml: sources.{name}.type: {obj!r} is not a dlt source or resource")
+
+
+def project_path(project: Project, *parts: str) -> str:
+    return os.path.join(project.project_dir, *parts)

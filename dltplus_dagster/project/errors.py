@@ -1,0 +1,104 @@
+"""Exceptions of the project layer.
+
+Every error a user can cause by editing the project says where: the file, the line (when YAML
+has one), the entity and the key. The CLI prints `str(error)` alone, no traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+
+class ProjectError(Exception):
+    """Base of all project errors."""
+
+
+class ProjectNotFound(ProjectError):
+    """No `dlt.yml` was found where the project was looked for."""
+
+    def __init__(self, tried: Sequence[str]) -> None:
+        self.tried = list(tried)
+        lines = "\n".join(f"  - {t}" for t in self.tried)
+        super().__init__(
+            "No dlt project found (a folder with dlt.yml). Looked in:\n"
+            f"{lines}\nSet DLT_PROJECT_DIR or run from inside the project."
+        )
+
+
+class ManifestError(ProjectError):
+    """A problem in the manifest: YAML syntax, wrong types, bad placeholders, bad references."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Optional[str] = None,
+        line: Optional[int] = None,
+        key: Optional[str] = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.key = key
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.file or "dlt.yml"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        if self.key:
+            return f"{where}: {self.key}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class ProfileNotFound(ProjectError, KeyError):
+    """The requested profile is neither declared nor implicit."""
+
+    def __init__(self, profile: str, available: Iterable[str], project_dir: str) -> None:
+        self.profile = profile
+        self.available = sorted(available)
+        super().__init__(
+            f"Profile '{profile}' is not declared in {project_dir}/dlt.yml and is not an implicit "
+            f"profile. Available profiles: {', '.join(self.available)}"
+        )
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
+class EntityNotFound(ProjectError, KeyError):
+    """An entity reference that is neither declared nor allowed implicitly."""
+
+    def __init__(self, kind: str, name: str, declared: Iterable[str], reason: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        self.declared = sorted(declared)
+        listed = ", ".join(self.declared) or "(none)"
+        extra = f" {reason}" if reason else ""
+        super().__init__(
+            f"{kind} '{name}' is not declared in dlt.yml.{extra} Declared {kind}s: {listed}"
+        )
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class InvalidDestination(ProjectError):
+    """A dataset used on a destination it is not declared for."""
+
+
+class SourceReferenceError(ProjectError):
+    """A source `type` that could not be imported; lists every candidate tried."""
+
+    def __init__(self, entity: str, ref: str, tried: Sequence[tuple[str, str]]) -> None:
+        self.entity = entity
+        self.ref = ref
+        self.tried = list(tried)
+        lines = "\n".join(f"  - {cand}: {why}" for cand, why in self.tried)
+        super().__init__(
+            f"dlt.yml: sources.{entity}.type: cannot resolve source '{ref}'. Tried:\n{lines}"
+        )
+
+
+class PipelineLocked(ProjectError):
+    """Another process runs the same pipeline of the same profile right now."""

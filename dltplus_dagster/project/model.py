@@ -1,0 +1,397 @@
+"""The typed manifest model, its validation and its JSON Schema.
+
+Each section of `dlt.yml` is a dataclass. `build()` turns a plain mapping into those classes,
+checking types from the type hints, and reports the first problem with file, line and key path.
+`json_schema()` derives the editor schema from the same classes, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, List, Literal, Optional, Union
+
+from dltplus_dagster.project.manifest import KeyPath, Locations, error_at
+
+logger = logging.getLogger(__name__)
+
+WriteDisposition = Literal["append", "replace", "merge", "skip"]
+ContractMode = Literal["evolve", "discard_value", "freeze", "discard_row"]
+PipelineStep = Literal["run", "sync", "extract", "normalize", "load"]
+
+
+@dataclass
+class ContractSpec:
+    tables: Optional[ContractMode] = None
+    columns: Optional[ContractMode] = None
+    data_type: Optional[ContractMode] = None
+
+
+@dataclass
+class RetryPolicy:
+    type: Literal["none", "fixed", "backoff"] = "none"
+    max_attempts: int = 1
+    multiplier: float = 1.0
+    min: float = 1.0
+    max: float = 60.0
+
+
+@dataclass
+class RunConfig:
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    retry_pipeline_steps: List[PipelineStep] = field(default_factory=lambda: ["load"])
+    run_from_clean_folder: bool = False
+    lock_timeout: float = 0.0
+    """Seconds a run waits for another run of the same pipeline and profile (0: fail at once)."""
+
+
+@dataclass
+class ProjectSettings:
+    name: Optional[str] = None
+    project_dir: Optional[str] = None
+    default_profile: str = "dev"
+    allow_undefined_entities: bool = True
+    data_dir: Optional[str] = None
+    local_dir: Optional[str] = None
+
+
+PROFILE_PROJECT_KEYS = ("allow_undefined_entities", "data_dir", "local_dir")
+
+
+@dataclass
+class SourceEntity:
+    EXTRA: ClassVar[str] = "config"
+    name: str = field(default="", metadata={"from_key": True})
+    type: Optional[str] = None
+    with_args: Dict[str, Any] = field(default_factory=dict)
+    config: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DestinationEntity:
+    EXTRA: ClassVar[str] = "config"
+    name: str = field(default="", metadata={"from_key": True})
+    type: Optional[str] = None
+    config: Dict[str, Any] = field(default_factory=dict)
+
+
+PIPELINE_KWARGS = ("dev_mode", "refresh", "export_schema_path", "import_schema_path", "staging")
+
+
+@dataclass
+class PipelineEntity:
+    name: str = field(default="", metadata={"from_key": True})
+    source: Optional[str] = None
+    destination: Optional[str] = None
+    dataset_name: Optional[str] = None
+    progress: Optional[str] = None
+    run_config: RunConfig = field(default_factory=RunConfig)
+    write_disposition: Optional[WriteDisposition] = None
+    dev_mode: Optional[bool] = None
+    refresh: Optional[Literal["drop_sources", "drop_resources", "drop_data"]] = None
+    export_schema_path: Optional[str] = None
+    import_schema_path: Optional[str] = None
+    staging: Optional[str] = None
+    # Dagster extras, ignored by plain dlt
+    schedule: Optional[str] = None
+    group: Optional[str] = None
+    tags: Dict[str, str] = field(default_factory=dict)
+    description: Optional[str] = None
+    resources: Optional[List[str]] = None
+    """Resources of the source to run (default: all selected by the source)."""
+    table_names: Dict[str, str] = field(default_factory=dict)
+    """Resource -> table name, for resources whose default table name does not fit."""
+
+    def pipeline_kwargs(self) -> Dict[str, Any]:
+        return {k: getattr(self, k) for k in PIPELINE_KWARGS if getattr(self, k) is not None}
+
+
+@dataclass
+class TableCheck:
+    not_empty: bool = False
+    unique: Optional[List[str]] = None
+    not_null: Optional[List[str]] = None
+
+
+@dataclass
+class TableSpec:
+    description: Optional[str] = None
+    checks: TableCheck = field(default_factory=TableCheck)
+
+
+@dataclass
+class DatasetEntity:
+    name: str = field(default="", metadata={"from_key": True})
+    destination: Optional[List[str]] = None
+    contract: Optional[Union[ContractMode, ContractSpec]] = None
+    description: Optional[str] = None
+    group: Optional[str] = None
+    tables: Dict[str, TableSpec] = field(default_factory=dict)
+
+
+@dataclass
+class TransformationEntity:
+    name: str = field(default="", metadata={"from_key": True})
+    function: Optional[str] = None
+    """Dotted reference to a Python function, or `module.func` under `transformations/`."""
+    sql: Dict[str, str] = field(default_factory=dict)
+    """Output table -> SQL over the (single) input dataset."""
+    inputs: List[str] = field(default_factory=list)
+    output: Optional[str] = None
+    write_disposition: WriteDisposition = "replace"
+    tables: List[str] = field(default_factory=list)
+    """Output tables the function writes (SQL transformations name them in `sql`)."""
+    depends_on: Optional[List[str]] = None
+    """Input tables as `dataset/table`; by default every known table of the inputs."""
+    group: Optional[str] = None
+    description: Optional[str] = None
+
+    def output_tables(self) -> List[str]:
+        return list(self.sql) or list(self.tables)
+
+
+@dataclass
+class DagsterJob:
+    pipelines: List[str] = field(default_factory=list)
+    transformations: List[str] = field(default_factory=list)
+    assets: List[str] = field(default_factory=list)
+    """Asset selection strings (Dagster's syntax, e.g. `key:"shop_raw/*"`)."""
+    description: Optional[str] = None
+    tags: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DagsterSchedule:
+    job: str = ""
+    cron: str = ""
+    timezone: Optional[str] = None
+    description: Optional[str] = None
+
+
+@dataclass
+class DagsterSection:
+    asset_key_prefix: List[str] = field(default_factory=list)
+    default_group: Optional[str] = None
+    jobs: Dict[str, DagsterJob] = field(default_factory=dict)
+    schedules: Dict[str, DagsterSchedule] = field(default_factory=dict)
+    pool: Optional[str] = None
+    """Concurrency pool for steps writing to local DuckDB files (default `duckdb:<file>`)."""
+
+
+@dataclass
+class Manifest:
+    """The merged manifest of one profile."""
+
+    project: ProjectSettings = field(default_factory=ProjectSettings)
+    sources: Dict[str, Optional[SourceEntity]] = field(default_factory=dict)
+    destinations: Dict[str, Optional[DestinationEntity]] = field(default_factory=dict)
+    pipelines: Dict[str, Optional[PipelineEntity]] = field(default_factory=dict)
+    datasets: Dict[str, Optional[DatasetEntity]] = field(default_factory=dict)
+    transformations: Dict[str, Optional[TransformationEntity]] = field(default_factory=dict)
+    runtime: Dict[str, Any] = field(default_factory=dict)
+    dagster: DagsterSection = field(default_factory=DagsterSection)
+    profiles: Dict[str, Optional[Dict[str, Any]]] = field(default_factory=dict)
+
+
+SECTIONS = tuple(f.name for f in dataclasses.fields(Manifest))
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def build_manifest(doc: Dict[str, Any], locations: Locations) -> Manifest:
+    """Validate the merged document and build the typed manifest.
+
+    Unknown top-level keys are dlt config passed through (as the reference does), with a warning.
+    """
+    known = {k: v for k, v in doc.items() if k in SECTIONS}
+    for extra in sorted(set(doc) - set(SECTIONS)):
+        logger.warning(
+            "dlt.yml: top-level key '%s' is not a project section; it is passed to dlt as config",
+            extra,
+        )
+    manifest: Manifest = _build(Manifest, known, (), locations)
+    for section in ("sources", "destinations", "pipelines", "datasets", "transformations"):
+        entities = getattr(manifest, section)
+        hint = typing.get_type_hints(Manifest)[section]
+        entity_cls = _strip_optional(typing.get_args(hint)[1])
+        for name, entity in list(entities.items()):
+            entities[name] = entity if entity is not None else entity_cls()
+            entities[name].name = name
+    _check_cron(manifest, locations)
+    return manifest
+
+
+def _check_cron(manifest: Manifest, locations: Locations) -> None:
+    from dltplus_dagster.project.cron import cron_problem
+
+    for name, p in manifest.pipelines.items():
+        if p.schedule and (problem := cron_problem(p.schedule)):
+            raise error_at(locations, ("pipelines", name, "schedule"), problem)
+    for name, s in manifest.dagster.schedules.items():
+        if problem := cron_problem(s.cron):
+            raise error_at(locations, ("dagster", "schedules", name, "cron"), problem)
+
+
+def _strip_optional(tp: Any) -> Any:
+    if _is_union(tp):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Union, types.UnionType)
+
+
+def _describe(tp: Any) -> str:
+    if tp is Any:
+        return "any value"
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if _is_union(tp):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if origin in (list, List):
+        return "a list"
+    if origin in (dict, Dict) or dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true/false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
+    """Check `value` against the type hint `tp`, returning the typed value."""
+    if tp is Any:
+        return value
+    if _is_union(tp):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _build(arg, value, path, locations)
+            except Exception as e:  # try the next alternative
+                errors.append(e)
+        if len(errors) == 1:
+            raise errors[0]
+        raise error_at(locations, path, f"expected {_describe(tp)}, got {_type_name(value)}")
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise error_at(locations, path, f"{value!r} is not {_describe(tp)}")
+        return value
+    if origin in (list, List):
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise error_at(locations, path, f"expected a list, got {_type_name(value)}")
+        return [_build(item_tp, v, path + (str(i),), locations) for i, v in enumerate(value)]
+    if origin in (dict, Dict):
+        _, item_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise error_at(locations, path, f"expected a mapping, got {_type_name(value)}")
+        return {k: _build(item_tp, v, path + (k,), locations) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _build_dataclass(tp, value, path, locations)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise error_at(locations, path, f"expected {_describe(tp)}, got a boolean")
+    if not isinstance(value, tp):
+        raise error_at(locations, path, f"expected {_describe(tp)}, got {_type_name(value)}")
+    return value
+
+
+def _build_dataclass(cls: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise error_at(locations, path, f"expected a mapping, got {_type_name(value)}")
+    hints = typing.get_type_hints(cls)
+    fields = {
+        f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("from_key")
+    }
+    extra_field = getattr(cls, "EXTRA", None)
+    kwargs: Dict[str, Any] = {}
+    extra: Dict[str, Any] = {}
+    for key, v in value.items():
+        if key in fields and key != extra_field:
+            kwargs[key] = _build(hints[key], v, path + (key,), locations)
+        elif extra_field:
+            extra[key] = v
+        else:
+            allowed = ", ".join(sorted(fields))
+            raise error_at(locations, path + (key,), f"unknown key; allowed keys: {allowed}")
+    if extra_field:
+        kwargs[extra_field] = extra
+    return cls(**kwargs)
+
+
+# --- JSON Schema ----------------------------------------------------------------------------
+
+
+def json_schema() -> Dict[str, Any]:
+    """JSON Schema of `dlt.yml` for editors, derived from the dataclasses above."""
+    schema = _schema(Manifest)
+    schema["additionalProperties"] = True  # unknown top-level keys are dlt config
+    profile_body = {k: v for k, v in schema["properties"].items() if k != "profiles"}
+    schema["properties"]["profiles"] = {
+        "type": "object",
+        "additionalProperties": {
+            "anyOf": [{"type": "null"}, {"type": "object", "properties": profile_body}]
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "dlt.yml",
+        **schema,
+    }
+
+
+def _schema(tp: Any) -> Dict[str, Any]:
+    if tp is Any:
+        return {}
+    if tp is type(None):
+        return {"type": "null"}
+    origin = typing.get_origin(tp)
+    if _is_union(tp):
+        return {"anyOf": [_schema(a) for a in typing.get_args(tp)]}
+    if origin is Literal:
+        return {"enum": list(typing.get_args(tp))}
+    if origin in (list, List):
+        return {"type": "array", "items": _schema(typing.get_args(tp)[0])}
+    if origin in (dict, Dict):
+        return {"type": "object", "additionalProperties": _schema(typing.get_args(tp)[1])}
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        extra = getattr(tp, "EXTRA", None)
+        props = {
+            f.name: _schema(hints[f.name])
+            for f in dataclasses.fields(tp)
+            if not f.metadata.get("from_key") and f.name != extra
+        }
+        return {"type": "object", "properties": props, "additionalProperties": bool(extra)}
+    return {
+        str: {"type": "string"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        bool: {"type": "boolean"},
+    }[tp]

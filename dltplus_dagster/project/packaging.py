@@ -1,0 +1,97 @@
+"""Expose a project shipped inside a pip-installable package.
+
+In the package's `__init__.py`::
+
+    from dltplus_dagster.project.packaging import bind_package
+    project, entities, catalog, runner, access_profile = bind_package(__file__)
+
+and in its `pyproject.toml`::
+
+    [project.entry-points.dlt_package]
+    dlt-project = "my_package"
+
+`dltplus project list` finds installed project packages through that entry point group.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Tuple
+
+from dltplus_dagster.project.catalog import Catalog
+from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.run_context import active_project
+from dltplus_dagster.project.runner import Runner
+
+ENTRY_POINT_GROUP = "dlt_package"
+PACKAGE_DEFAULT_PROFILE = "access"
+
+
+def bind_package(
+    package_file: str, default_profile: str = PACKAGE_DEFAULT_PROFILE
+) -> Tuple[Callable[..., Project], Callable[..., EntityFactory], Callable[..., Catalog],
+           Callable[..., Runner], Callable[[], str]]:
+    """Functions `project, entities, catalog, runner, access_profile` bound to the package dir.
+
+    The profile is `default_profile` (`access`, as dlt+ packages) unless one is passed, or set
+    with `WORKSPACE__PROFILE`.
+    """
+    package_dir = os.path.dirname(os.path.abspath(package_file))
+
+    def access_profile() -> str:
+        return os.environ.get("WORKSPACE__PROFILE") or default_profile
+
+    def project(profile: Optional[str] = None) -> Project:
+        return active_project(package_dir, profile or access_profile())
+
+    def entities(profile: Optional[str] = None) -> EntityFactory:
+        return EntityFactory(project(profile))
+
+    def catalog(profile: Optional[str] = None) -> Catalog:
+        p = project(profile)
+        return Catalog(p, EntityFactory(p))
+
+    def runner(profile: Optional[str] = None) -> Runner:
+        p = project(profile)
+        return Runner(p, EntityFactory(p))
+
+    return project, entities, catalog, runner, access_profile
+
+
+@dataclass
+class InstalledPackage:
+    distribution: str
+    module: str
+    description: str
+    project_dir: Optional[str]
+
+
+def installed_packages() -> List[InstalledPackage]:
+    """Project packages registered under the `dlt_package` entry point group."""
+    import importlib.metadata
+    import importlib.util
+
+    found: List[InstalledPackage] = []
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP:
+                continue
+            module = ep.value.split(":")[0]
+            spec = importlib.util.find_spec(module)
+            pdir = os.path.dirname(spec.origin) if spec and spec.origin else None
+            found.append(
+                InstalledPackage(dist.metadata["Name"], module, _doc_line(spec), pdir)
+            )
+    return found
+
+
+def _doc_line(spec: Any) -> str:
+    import ast
+
+    if not spec or not spec.origin or not os.path.isfile(spec.origin):
+        return ""
+    with open(spec.origin, encoding="utf-8") as f:
+        doc = ast.get_docstring(ast.parse(f.read())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -1,0 +1,89 @@
+"""`{placeholder}` substitution in manifest strings.
+
+Known names: `{env.NAME}` and the project settings (`name`, `project_dir`, `data_dir`,
+`local_dir`, `default_profile`, `current_profile`, `allow_undefined_entities`). Unlike the
+reference system, an unknown placeholder or an unset env var is an error naming the key, never a
+silent empty string. `{{` and `}}` stand for literal braces (as in `str.format`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Mapping
+
+from dltplus_dagster.project.manifest import KeyPath, Locations, error_at
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+SETTING_NAMES = (
+    "name",
+    "project_dir",
+    "data_dir",
+    "local_dir",
+    "default_profile",
+    "current_profile",
+    "allow_undefined_entities",
+)
+
+
+def interpolate(
+    value: Any,
+    settings: Mapping[str, Any],
+    locations: Locations,
+    path: KeyPath = (),
+    environ: Mapping[str, str] | None = None,
+) -> Any:
+    """Return `value` with placeholders in every string (nested mappings and lists) replaced."""
+    environ = os.environ if environ is None else environ
+    if isinstance(value, str):
+        return _substitute(value, settings, locations, path, environ)
+    if isinstance(value, dict):
+        return {
+            k: interpolate(v, settings, locations, path + (k,), environ) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            interpolate(v, settings, locations, path + (str(i),), environ)
+            for i, v in enumerate(value)
+        ]
+    return value
+
+
+def _substitute(
+    text: str,
+    settings: Mapping[str, Any],
+    locations: Locations,
+    path: KeyPath,
+    environ: Mapping[str, str],
+) -> str:
+    if "{" not in text and "}" not in text:
+        return text
+
+    def replace(m: re.Match[str]) -> str:
+        token = m.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        name = m.group(1).strip()
+        if name.startswith("env."):
+            var = name[4:]
+            if var not in environ:
+                raise error_at(
+                    locations,
+                    path,
+                    f"environment variable {var} is not set (used as {{{name}}})",
+                )
+            return environ[var]
+        if name in settings and settings[name] is not None:
+            return str(settings[name])
+        known = ", ".join(["env.<NAME>", *SETTING_NAMES])
+        raise error_at(
+            locations,
+            path,
+            f"unknown placeholder {{{name}}}; known: {known}. Write {{{{{name}}}}} for literal "
+            "braces",
+        )
+
+    return _TOKEN.sub(replace, text)

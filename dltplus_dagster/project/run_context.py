@@ -1,0 +1,245 @@
+"""The dlt run context of a project, and which project is active.
+
+dlt resolves config through one process-wide run context. `ProjectRunContext` makes that
+context the project's: its `.dlt` folder (with `<profile>.secrets.toml` first), the manifest as
+the lowest-precedence config provider, and the profile's data and local dirs. Plain dlt code in
+the project (`dlt.pipeline(...)`, `dlt.config[...]`) therefore sees the same config.
+
+Which project `current` means is a context variable, not a global: a Dagster step binds the
+project of its run's resource with `bound(project)`; outside of that the process-wide project
+(discovered, or chosen with `switch_profile`) applies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import sys
+import threading
+from typing import Any, Dict, Iterator, List, Optional
+
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.providers import ConfigTomlProvider, EnvironProvider
+from dlt.common.configuration.providers.doc import CustomLoaderDocProvider
+from dlt.common.configuration.providers.provider import ConfigProvider
+from dlt.common.configuration.specs.pluggable_run_context import (
+    PluggableRunContext,
+    ProfilesRunContext,
+)
+from dlt.common.runtime.run_context import RunContext
+from dlt._workspace.providers import ProfileSecretsTomlProvider
+
+from dltplus_dagster.project.profiles import select_profile
+from dltplus_dagster.project.project import Project, find_project_dir, load_project
+
+_bound: contextvars.ContextVar[Optional[Project]] = contextvars.ContextVar(
+    "dltplus_bound_project", default=None
+)
+_process_project: Optional[Project] = None
+_explicit_profile: Optional[str] = None
+_lock = threading.RLock()
+
+
+def provider_doc(project: Project) -> Dict[str, Any]:
+    """The manifest as dlt config: sources and destinations by entity name, plus pass-through."""
+    doc: Dict[str, Any] = {}
+    for key, value in project.resolved.items():
+        if key in ("pipelines", "datasets", "transformations", "dagster", "profiles", "project"):
+            continue
+        if key == "sources":
+            doc["sources"] = {
+                name: {k: v for k, v in (body or {}).items() if k not in ("type", "with_args")}
+                for name, body in (value or {}).items()
+            }
+        elif key == "destinations":
+            # dlt's section is singular; the type is exposed so that plain
+            # dlt.pipeline(destination="<entity name>") also works (the reference fails there)
+            doc["destination"] = {
+                name: {
+                    **{k: v for k, v in (body or {}).items() if k != "type"},
+                    "destination_type": (body or {}).get("type") or name,
+                }
+                for name, body in (value or {}).items()
+            }
+        else:
+            doc[key] = value
+    return doc
+
+
+class ProjectRunContext(RunContext, ProfilesRunContext):
+    """dlt run context of a project with one active profile."""
+
+    def __init__(self, project: Project) -> None:
+        super().__init__(project.project_dir)
+        self.project = project
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+    @property
+    def run_dir(self) -> str:
+        return self.project.project_dir
+
+    @property
+    def settings_dir(self) -> str:
+        return self.project.settings_dir
+
+    @property
+    def data_dir(self) -> str:
+        return self.project.data_dir
+
+    @property
+    def local_dir(self) -> str:
+        return self.project.local_dir
+
+    @property
+    def profile(self) -> str:
+        return self.project.current_profile
+
+    @property
+    def default_profile(self) -> str:
+        return self.project.default_profile
+
+    @property
+    def runtime_kwargs(self) -> Dict[str, Any]:
+        return {"profile": self.project.current_profile}
+
+    @property
+    def module(self) -> None:
+        return None
+
+    def available_profiles(self) -> List[str]:
+        return list(self.project.profiles)
+
+    def initial_providers(self) -> List[ConfigProvider]:
+        return [
+            EnvironProvider(),
+            ProfileSecretsTomlProvider(self.settings_dir, self.profile, self.global_dir),
+            ConfigTomlProvider(self.settings_dir, self.global_dir),
+            CustomLoaderDocProvider(
+                self.project.name,
+                lambda: provider_doc(self.project),
+                supports_secrets=True,
+                locations=[self.project.manifest_path],
+            ),
+        ]
+
+    def get_run_entity(self, entity: str) -> str:
+        return os.path.join(self.run_dir, entity)
+
+    def switch_profile(self, new_profile: str) -> "ProjectRunContext":
+        return switch_profile(new_profile, self.project.project_dir)
+
+    def __repr__(self) -> str:
+        return f"ProjectRunContext({self.project.project_dir!r}, profile={self.profile!r})"
+
+
+def activate(project: Project) -> ProjectRunContext:
+    """Make `project` dlt's run context in this process (idempotent)."""
+    with _lock:
+        container = Container()
+        pluggable = container[PluggableRunContext]
+        ctx = pluggable.context
+        if isinstance(ctx, ProjectRunContext) and ctx.project is project:
+            return ctx
+        new_ctx = ProjectRunContext(project)
+        pluggable.reload(new_ctx)
+        _use_project_modules(project.project_dir)
+        os.makedirs(project.data_dir, exist_ok=True)
+        os.makedirs(project.local_dir, exist_ok=True)
+        return new_ctx
+
+
+_PROJECT_PACKAGES = ("sources", "transformations", "destinations")
+
+
+def _use_project_modules(project_dir: str) -> None:
+    """Flat layout: `sources.x` and `transformations.y` import from the project dir.
+
+    Several projects may be used in one process (tests, a code location serving two), so the
+    modules of another project's `sources` package are dropped from the import cache.
+    """
+    if project_dir in sys.path:
+        sys.path.remove(project_dir)
+    sys.path.insert(0, project_dir)
+    prefix = os.path.join(project_dir, "")
+    for mod_name in list(sys.modules):
+        if mod_name.split(".")[0] not in _PROJECT_PACKAGES:
+            continue
+        mod = sys.modules[mod_name]
+        paths = list(getattr(mod, "__path__", []) or []) + [getattr(mod, "__file__", None) or ""]
+        if not any(p and p.startswith(prefix) for p in paths):
+            del sys.modules[mod_name]
+
+
+@contextlib.contextmanager
+def bound(project: Project) -> Iterator[Project]:
+    """Within the block, `current` means `project` (and dlt's run context is its)."""
+    token = _bound.set(project)
+    try:
+        activate(project)
+        yield project
+    finally:
+        _bound.reset(token)
+        outer = _bound.get() or _process_project
+        if outer is not None:
+            activate(outer)
+
+
+def active_project(project_dir: Optional[str] = None, profile: Optional[str] = None) -> Project:
+    """The project `current` means: the bound one, else the process one (discovered, cached).
+
+    The cached process project is reloaded when its manifest changed on disk, or when the
+    profile selection (env var, pin file) now picks another profile.
+    """
+    global _process_project
+    if project_dir is None and profile is None and (b := _bound.get()) is not None:
+        return b
+    with _lock:
+        p = _process_project
+        if project_dir:
+            root = os.path.abspath(project_dir)
+        elif p is not None and _explicit_profile:
+            root = p.project_dir
+        else:
+            root = find_project_dir()
+        same_dir = p is not None and p.project_dir == root
+        want = profile or (_explicit_profile if same_dir else None)
+        if same_dir and not p.is_stale():
+            if want is None:
+                want_now = select_profile(root, None, p.default_profile)[0]
+            else:
+                want_now = want
+            if p.current_profile == want_now:
+                activate(p)
+                return p
+        _process_project = load_project(root, want)
+        activate(_process_project)
+        return _process_project
+
+
+def switch_profile(profile: str, project_dir: Optional[str] = None) -> ProjectRunContext:
+    """Switch the active profile in this process and return the new run context.
+
+    An unknown profile raises `ProfileNotFound`, listing the known ones.
+    """
+    global _process_project, _explicit_profile
+    with _lock:
+        root = project_dir or (
+            _process_project.project_dir if _process_project else find_project_dir()
+        )
+        project = load_project(root, profile)
+        _process_project = project
+        _explicit_profile = profile
+        return activate(project)
+
+
+def reset() -> None:
+    """Forget the process-wide project and explicit profile (tests, notebooks)."""
+    global _process_project, _explicit_profile
+    with _lock:
+        _process_project = None
+        _explicit_profile = None
+

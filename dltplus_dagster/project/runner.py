@@ -1,0 +1,254 @@
+"""The project runner: the one way pipelines and transformations run (CLI, Python, Dagster)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
+
+from dltplus_dagster.project.errors import PipelineLocked, ProjectError
+from dltplus_dagster.project.model import RunConfig
+from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.run_context import activate
+
+if TYPE_CHECKING:
+    import dlt
+    from dlt.common.pipeline import LoadInfo
+
+    from dltplus_dagster.project.entities import EntityFactory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run did: dlt's load info, rows per table, time taken and attempts."""
+
+    pipeline_name: str
+    dataset_name: str
+    destination_name: str
+    destination_type: str
+    load_info: Optional["LoadInfo"]
+    row_counts: Dict[str, int]
+    elapsed: float
+    attempts: int = 1
+    schema_name: Optional[str] = None
+    schema_version: Optional[int] = None
+    schema_hash: Optional[str] = None
+    tables: Dict[str, Any] = field(default_factory=dict)
+    """dlt table schemas (deep copies) of the loaded tables."""
+
+    @property
+    def load_ids(self) -> List[str]:
+        return list(self.load_info.loads_ids) if self.load_info else []
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{t}={n}" for t, n in self.row_counts.items()) or "no rows"
+        return (
+            f"{self.pipeline_name}: loaded {counts} into {self.dataset_name}@"
+            f"{self.destination_name} in {self.elapsed:.2f}s ({self.attempts} attempt(s))"
+        )
+
+
+class Runner:
+    """Runs declared pipelines and transformations with the manifest's run_config."""
+
+    def __init__(self, project: Project, entities: "EntityFactory") -> None:
+        self.project = project
+        self.entities = entities
+
+    def run_pipeline(
+        self,
+        name: str,
+        limit: Optional[int] = None,
+        resources: Optional[Sequence[str]] = None,
+        write_disposition: Optional[str] = None,
+        refresh: Optional[str] = None,
+        pipelines_dir: Optional[str] = None,
+        source_args: Optional[Dict[str, Any]] = None,
+        **run_options: Any,
+    ) -> RunResult:
+        """Run pipeline `name` and return what it loaded.
+
+        `limit` caps extracted pages/items per resource; `resources` selects resources;
+        `write_disposition` and `refresh` go to `pipeline.run()`; `pipelines_dir` gives the run
+        a working dir of its own (Dagster does this per run); `source_args` are extra source
+        arguments (e.g. a partition's date range).
+        """
+        entity = self.entities.get_pipeline_entity(name)
+        if not entity.source:
+            raise self.project.error_at(("pipelines", name), "source is not defined for this pipeline")
+        rc = entity.run_config
+        activate(self.project)
+        started = time.monotonic()
+        with pipeline_lock(self.project, name, rc.lock_timeout):
+            pipeline = self.entities.get_pipeline(name, pipelines_dir=pipelines_dir)
+            if rc.run_from_clean_folder:
+                pipeline.drop()  # wipe local state; dlt restores it from the destination
+                pipeline = self.entities.get_pipeline(name, pipelines_dir=pipelines_dir)
+            contract = self._dataset_contract(entity.dataset_name)
+            kwargs: Dict[str, Any] = dict(run_options)
+            if write_disposition or entity.write_disposition:
+                kwargs["write_disposition"] = write_disposition or entity.write_disposition
+            if refresh:
+                kwargs["refresh"] = refresh
+            if contract is not None:
+                kwargs["schema_contract"] = contract
+
+            def make_source() -> Any:
+                source = self.entities.get_source(entity.source, **(source_args or {}))
+                for resource_name, table in entity.table_names.items():
+                    if resource_name in source.resources:
+                        source.resources[resource_name].apply_hints(table_name=table)
+                if entity.resources and not resources:
+                    source = source.with_resources(*entity.resources)
+                if resources:
+                    missing = [r for r in resources if r not in source.resources]
+                    if missing:
+                        raise ProjectError(
+                            f"pipeline '{name}': source '{entity.source}' has no resource(s) "
+                            f"{missing}; it has {list(source.resources)}"
+                        )
+                    source = source.with_resources(*resources)
+                if limit is not None:
+                    source = source.add_limit(limit)
+                return source
+
+            def attempt() -> Any:
+                if pipeline.has_pending_data:
+                    # finish what a failed or killed run left behind, then load the new data
+                    logger.info("pipeline %s: loading pending packages first", name)
+                    pipeline.normalize()
+                    pipeline.load()
+                return pipeline.run(make_source(), **kwargs)
+
+            info, attempts = run_with_retries(attempt, rc, name)
+        return _result(pipeline, entity.destination, self.entities, info, attempts, started)
+
+    def _dataset_contract(self, dataset_name: Optional[str]) -> Any:
+        if not dataset_name or dataset_name not in self.project.datasets:
+            return None
+        return self.entities.get_dataset(dataset_name).contract
+
+    def run_transformation(self, name: str) -> Dict[str, int]:
+        """Run transformation `name`; returns rows written per output table."""
+        from dltplus_dagster.project.transformations import run_transformation
+
+        return run_transformation(self.project, self.entities, name)
+
+
+def run_with_retries(fn: Any, rc: RunConfig, name: str) -> tuple[Any, int]:
+    """Call `fn` under the pipeline's retry policy; terminal errors are never retried."""
+    from dlt.pipeline.helpers import retry_load
+    from tenacity import (
+        Retrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_exponential,
+        wait_none,
+    )
+
+    policy = rc.retry_policy
+    attempts = 1 if policy.type == "none" else max(1, policy.max_attempts)
+    wait = (
+        wait_exponential(multiplier=policy.multiplier, min=policy.min, max=policy.max)
+        if policy.type == "backoff"
+        else wait_none()
+    )
+    count = 0
+
+    def before_sleep(state: Any) -> None:
+        logger.warning(
+            "pipeline %s: attempt %d failed with %s: %s; retrying",
+            name,
+            state.attempt_number,
+            type(state.outcome.exception()).__name__,
+            state.outcome.exception(),
+        )
+
+    for attempt in Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait,
+        retry=retry_if_exception(retry_load(tuple(rc.retry_pipeline_steps))),
+        reraise=True,
+        before_sleep=before_sleep,
+    ):
+        with attempt:
+            count += 1
+            result = fn()
+    return result, count
+
+
+@contextlib.contextmanager
+def pipeline_lock(project: Project, name: str, timeout: float = 0.0) -> Iterator[None]:
+    """One run of a pipeline per profile at a time (a file lock, released if the process dies)."""
+    lock_dir = os.path.join(project.data_dir, "locks")
+    os.makedirs(lock_dir, exist_ok=True)
+    path = os.path.join(lock_dir, f"{name}.lock")
+    with open(path, "a+") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise PipelineLocked(
+                        f"pipeline '{name}' (profile {project.current_profile}) is already running "
+                        f"in another process (lock {path}); set "
+                        f"pipelines.{name}.run_config.lock_timeout to wait for it"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _result(
+    pipeline: "dlt.Pipeline",
+    destination_name: str,
+    entities: "EntityFactory",
+    info: Any,
+    attempts: int,
+    started: float,
+) -> RunResult:
+    import copy
+
+    trace = pipeline.last_trace
+    counts: Dict[str, int] = {}
+    if trace is not None and trace.last_normalize_info is not None:
+        counts = {
+            t: n
+            for t, n in trace.last_normalize_info.row_counts.items()
+            if not t.startswith("_dlt")
+        }
+    schema = pipeline.default_schema if pipeline.default_schema_name else None
+    tables = (
+        {t: copy.deepcopy(schema.tables[t]) for t in schema.data_table_names() if t in schema.tables}
+        if schema
+        else {}
+    )
+    return RunResult(
+        pipeline_name=pipeline.pipeline_name,
+        dataset_name=pipeline.dataset_name,
+        destination_name=destination_name,
+        destination_type=entities.destination_type(destination_name),
+        load_info=info,
+        row_counts=counts,
+        elapsed=time.monotonic() - started,
+        attempts=attempts,
+        schema_name=schema.name if schema else None,
+        schema_version=schema.version if schema else None,
+        schema_hash=schema.version_hash if schema else None,
+        tables=tables,
+    )
+
+
+def remove_dir(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)

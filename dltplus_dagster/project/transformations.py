@@ -1,0 +1,74 @@
+"""Transformations: Python functions or SQL over input datasets, written to an output dataset."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Tuple
+
+from dltplus_dagster.project.errors import ProjectError
+from dltplus_dagster.project.project import Project
+
+if TYPE_CHECKING:
+    from dltplus_dagster.project.entities import EntityFactory
+
+SQL_CHUNK_ROWS = 100_000
+
+
+def run_transformation(project: Project, entities: "EntityFactory", name: str) -> Dict[str, int]:
+    """Run a transformation and save its outputs; returns rows written per output table.
+
+    A Python transformation receives one `Dataset` per input (in `inputs` order) and returns a
+    mapping `{table_name: data}` or yields `(table_name, data)` pairs; `data` is anything
+    `Dataset.save()` takes. A SQL transformation maps output tables to queries over its input.
+    """
+    entity = entities.get_transformation(name)
+    if not entity.output:
+        raise project.error_at(("transformations", name), "`output` dataset is not set")
+    if not entity.inputs:
+        raise project.error_at(("transformations", name), "`inputs` (datasets) is empty")
+    inputs = [entities.get_dataset(ds) for ds in entity.inputs]
+    output = entities.get_dataset(entity.output)
+
+    if entity.sql:
+        outputs: Iterable[Tuple[str, Any]] = (
+            (table, _sql_chunks(inputs[0], sql)) for table, sql in entity.sql.items()
+        )
+    else:
+        fn = entities.get_transformation_function(name)
+        produced = fn(*inputs)
+        outputs = _pairs(produced, name)
+
+    written: Dict[str, int] = {}
+    for table, data in outputs:
+        info = output.save(data, table_name=table, write_disposition=entity.write_disposition)
+        rows = _rows_written(info)
+        written[table] = rows.get(table, sum(rows.values()))
+    return written
+
+
+def _sql_chunks(dataset: Any, sql: str) -> Any:
+    def chunks() -> Iterator[Any]:
+        yield from dataset.query(sql).iter_arrow(chunk_size=SQL_CHUNK_ROWS)
+
+    return chunks
+
+
+def _pairs(produced: Any, name: str) -> Iterable[Tuple[str, Any]]:
+    if isinstance(produced, dict):
+        return produced.items()
+    if inspect.isgenerator(produced) or isinstance(produced, (list, tuple)):
+        return produced
+    raise ProjectError(
+        f"transformation '{name}' must return a mapping {{table: data}} or yield "
+        f"(table, data) pairs, got {type(produced).__name__}"
+    )
+
+
+def _rows_written(info: Any) -> Dict[str, int]:
+    pipeline = getattr(info, "pipeline", None)
+    trace = getattr(pipeline, "last_trace", None)
+    if trace is None or trace.last_normalize_info is None:
+        return {}
+    return {
+        t: n for t, n in trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt")
+    }
