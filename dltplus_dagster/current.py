@@ -7,34 +7,32 @@ with the selected profile (`switch_profile`, `WORKSPACE__PROFILE`, pin file, def
 
 from __future__ import annotations
 
-from typing import Optional
-
 from dltplus_dagster.project.catalog import Catalog
 from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import active_project
 from dltplus_dagster.project.runner import Runner
 
-__all__ = ["project", "entities", "catalog", "runner"]
+__all__ = ["catalog", "entities", "project", "runner"]
 
 
-def project(project_dir: Optional[str] = None, profile: Optional[str] = None) -> Project:
+def project(project_dir: str | None = None, profile: str | None = None) -> Project:
     """The active `Project`: name, dirs, profile, merged config (secrets redacted), entities."""
     return active_project(project_dir, profile)
 
 
-def entities(project_dir: Optional[str] = None, profile: Optional[str] = None) -> EntityFactory:
+def entities(project_dir: str | None = None, profile: str | None = None) -> EntityFactory:
     """Factory of the project's sources, destinations, pipelines, datasets, transformations."""
     return EntityFactory(project(project_dir, profile))
 
 
-def catalog(project_dir: Optional[str] = None, profile: Optional[str] = None) -> Catalog:
+def catalog(project_dir: str | None = None, profile: str | None = None) -> Catalog:
     """The project's datasets, readable and writable (`catalog.dataset(name).save(...)`)."""
     p = project(project_dir, profile)
     return Catalog(p, EntityFactory(p))
 
 
-def runner(project_dir: Optional[str] = None, profile: Optional[str] = None) -> Runner:
+def runner(project_dir: str | None = None, profile: str | None = None) -> Runner:
     """The runner the CLI and Dagster use: `runner().run_pipeline(name)`."""
     p = project(project_dir, profile)
     return Runner(p, EntityFactory(p))

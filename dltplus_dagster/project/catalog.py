@@ -11,15 +11,10 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
-    Dict,
-    Iterator,
-    List,
-    Optional,
-    Sequence,
-    Union,
 )
 
 from dltplus_dagster.project.errors import EntityNotFound, ProjectError
@@ -37,10 +32,10 @@ if TYPE_CHECKING:
 WRITE_DISPOSITIONS = ("append", "replace", "merge", "skip")
 
 
-class RowCounts(Dict[str, int]):
+class RowCounts(dict[str, int]):
     """Table name -> row count; `.df()` gives the same as a DataFrame."""
 
-    def df(self) -> "pd.DataFrame":
+    def df(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame({"table_name": list(self), "row_count": list(self.values())})
@@ -52,7 +47,7 @@ class Dataset:
     def __init__(
         self,
         project: Project,
-        entities: "EntityFactory",
+        entities: EntityFactory,
         entity: DatasetEntity,
         destination_name: str,
     ) -> None:
@@ -95,13 +90,13 @@ class Dataset:
         self._dlt = None
 
     @property
-    def tables(self) -> List[str]:
+    def tables(self) -> list[str]:
         """Data tables of every schema stored in this dataset (no `_dlt_*` tables)."""
         try:
             schemas = self.dlt_dataset.schemas
         except Exception as e:
             raise ProjectError(f"dataset '{self.name}' cannot be read: {e}") from e
-        names: List[str] = []
+        names: list[str] = []
         for schema in schemas:
             for t in schema.data_table_names(seen_data_only=True):
                 if t not in names:
@@ -132,26 +127,26 @@ class Dataset:
         """A `dlt.Relation` over a SQL query in this dataset."""
         return self.dlt_dataset.query(sql)
 
-    def df(self, table_name: str, columns: Optional[Sequence[str]] = None) -> "pd.DataFrame":
+    def df(self, table_name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         return self._relation(table_name, columns).df()
 
-    def arrow(self, table_name: str, columns: Optional[Sequence[str]] = None) -> "pa.Table":
+    def arrow(self, table_name: str, columns: Sequence[str] | None = None) -> pa.Table:
         return self._relation(table_name, columns).arrow()
 
     def iter_df(
-        self, table_name: str, chunk_size: int = 10_000, columns: Optional[Sequence[str]] = None
-    ) -> Iterator["pd.DataFrame"]:
+        self, table_name: str, chunk_size: int = 10_000, columns: Sequence[str] | None = None
+    ) -> Iterator[pd.DataFrame]:
         """Frames of exactly `chunk_size` rows (the last may be shorter)."""
         for table in self.iter_arrow(table_name, chunk_size, columns):
             yield table.to_pandas()
 
     def iter_arrow(
-        self, table_name: str, chunk_size: int = 10_000, columns: Optional[Sequence[str]] = None
-    ) -> Iterator["pa.Table"]:
+        self, table_name: str, chunk_size: int = 10_000, columns: Sequence[str] | None = None
+    ) -> Iterator[pa.Table]:
         """Arrow tables of exactly `chunk_size` rows (dlt's DuckDB reader returns whole vectors)."""
         import pyarrow as pa
 
-        buffer: List[pa.Table] = []
+        buffer: list[pa.Table] = []
         buffered = 0
         for chunk in self._relation(table_name, columns).iter_arrow(chunk_size=chunk_size):
             buffer.append(chunk)
@@ -164,14 +159,14 @@ class Dataset:
         if buffered:
             yield pa.concat_tables(buffer)
 
-    def _relation(self, table_name: str, columns: Optional[Sequence[str]]) -> Any:
+    def _relation(self, table_name: str, columns: Sequence[str] | None) -> Any:
         rel = self.table(table_name)
         if columns:
             rel = rel.select(*columns)
         return rel
 
     def row_counts(
-        self, dlt_tables: bool = False, table_names: Optional[Sequence[str]] = None
+        self, dlt_tables: bool = False, table_names: Sequence[str] | None = None
     ) -> RowCounts:
         """Rows per table (an empty mapping for a dataset without data tables)."""
         names = list(table_names) if table_names else self.tables
@@ -200,9 +195,9 @@ class Dataset:
         data: Any,
         table_name: str,
         write_disposition: str = "append",
-        primary_key: Union[str, Sequence[str], None] = None,
+        primary_key: str | Sequence[str] | None = None,
         columns: Any = None,
-    ) -> "LoadInfo":
+    ) -> LoadInfo:
         """Write `data` into `table_name` of this dataset and return dlt's `LoadInfo`.
 
         `data`: a pandas DataFrame, a pyarrow Table, a list of dicts, a dlt resource, an iterator
@@ -224,7 +219,7 @@ class Dataset:
         normalized = normalize_table_name(table_name)
         schema = self._schema_for_write(normalized)
         resource = _as_resource(data, normalized)
-        hints: Dict[str, Any] = {"table_name": normalized, "write_disposition": write_disposition}
+        hints: dict[str, Any] = {"table_name": normalized, "write_disposition": write_disposition}
         if primary_key is not None:
             hints["primary_key"] = primary_key
         if columns is not None:
@@ -264,7 +259,7 @@ class Dataset:
         return dlt.Schema(self.name)
 
 
-def _stored_schemas(destination: Any, dataset_name: str) -> List[Any]:
+def _stored_schemas(destination: Any, dataset_name: str) -> list[Any]:
     """Newest version of every schema stored in the dataset, newest schema first.
 
     dlt's own lookup returns only the newest schema when no pipeline is named; a dataset
@@ -342,16 +337,16 @@ def _is_frame(data: Any) -> bool:
 class Catalog:
     """The datasets of a project for its active profile."""
 
-    def __init__(self, project: Project, entities: "EntityFactory") -> None:
+    def __init__(self, project: Project, entities: EntityFactory) -> None:
         self.project = project
         self.entities = entities
 
     @property
-    def datasets(self) -> Dict[str, DatasetEntity]:
+    def datasets(self) -> dict[str, DatasetEntity]:
         """Declared datasets."""
         return dict(self.project.datasets)
 
-    def dataset(self, name: str, destination_name: Optional[str] = None) -> Dataset:
+    def dataset(self, name: str, destination_name: str | None = None) -> Dataset:
         return self.entities.get_dataset(name, destination_name)
 
     def __getitem__(self, name: str) -> Dataset:

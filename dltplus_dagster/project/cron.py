@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 _ALIASES = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"}
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _NAMES = ("minute", "hour", "day of month", "month", "day of week")
-_MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
-_DAYS = "sun mon tue wed thu fri sat".split()
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 _ATOM = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?$")
 
 
-def cron_problem(expr: str) -> Optional[str]:
+def cron_problem(expr: str) -> str | None:
     """None when `expr` is a valid 5-field cron string (or alias), else what is wrong."""
     if not isinstance(expr, str) or not expr.strip():
         return "a cron string is required, e.g. '0 6 * * *'"

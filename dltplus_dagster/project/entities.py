@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.errors import (
     EntityNotFound,
@@ -42,19 +43,19 @@ class EntityFactory:
         return self.project.allow_undefined_entities
 
     # --- listing ---
-    def list_sources(self) -> List[str]:
+    def list_sources(self) -> list[str]:
         return list(self.project.sources)
 
-    def list_destinations(self) -> List[str]:
+    def list_destinations(self) -> list[str]:
         return list(self.project.destinations)
 
-    def list_pipelines(self) -> List[str]:
+    def list_pipelines(self) -> list[str]:
         return list(self.project.pipelines)
 
-    def list_transformations(self) -> List[str]:
+    def list_transformations(self) -> list[str]:
         return list(self.project.transformations)
 
-    def list_datasets(self) -> List[str]:
+    def list_datasets(self) -> list[str]:
         """Declared datasets, plus (when allowed) datasets that pipelines and transformations write."""
         names = list(self.project.datasets)
         if self.allow_undefined_entities:
@@ -63,7 +64,7 @@ class EntityFactory:
                     names.append(ds)
         return names
 
-    def _implicit_dataset_names(self) -> List[str]:
+    def _implicit_dataset_names(self) -> list[str]:
         names = [p.dataset_name for p in self.project.pipelines.values() if p.dataset_name]
         for t in self.project.transformations.values():
             names.extend(t.inputs)
@@ -90,7 +91,7 @@ class EntityFactory:
         obj = resolve_source_ref(self.project, entity.name, ref)
         return _as_source_factory(obj, entity.name)
 
-    def get_source(self, name: str, **overrides: Any) -> "DltSource":
+    def get_source(self, name: str, **overrides: Any) -> DltSource:
         """The `DltSource` of a source entity, called with `with_args` (and `overrides`)."""
         entity = self.get_source_entity(name)
         factory = self.get_source_factory(name)
@@ -101,7 +102,7 @@ class EntityFactory:
             raise ProjectError(f"dlt.yml: sources.{name}.with_args: {e}") from e
 
     # --- destinations ---
-    def get_destination(self, name: str) -> "Destination":
+    def get_destination(self, name: str) -> Destination:
         """A named dlt destination. Local files go to `<local_dir>/<name>.<ext>` whoever asks."""
         from dlt.common.destination import Destination
 
@@ -151,14 +152,14 @@ class EntityFactory:
         return entity
 
     def get_pipeline(
-        self, name: str, pipelines_dir: Optional[str] = None, **overrides: Any
-    ) -> "dlt.Pipeline":
+        self, name: str, pipelines_dir: str | None = None, **overrides: Any
+    ) -> dlt.Pipeline:
         """A `dlt.Pipeline` for a declared pipeline, its working dir under the profile's data dir."""
         import dlt
 
         entity = self.get_pipeline_entity(name)
         activate(self.project)
-        kwargs: Dict[str, Any] = dict(
+        kwargs: dict[str, Any] = dict(
             pipeline_name=name,
             destination=self.get_destination(entity.destination),  # type: ignore[arg-type]
             dataset_name=entity.dataset_name,
@@ -179,7 +180,7 @@ class EntityFactory:
         reason = "" if self.allow_undefined_entities else _NOT_ALLOWED
         raise EntityNotFound("dataset", name, self.list_datasets(), reason)
 
-    def dataset_destinations(self, name: str) -> List[str]:
+    def dataset_destinations(self, name: str) -> list[str]:
         """Allowed destinations of a dataset; the first is the default.
 
         Declared ones, else inferred from the pipelines that write the dataset.
@@ -187,7 +188,7 @@ class EntityFactory:
         entity = self.project.datasets.get(name)
         if entity is not None and entity.destination:
             return list(entity.destination)
-        inferred: List[str] = []
+        inferred: list[str] = []
         for p in self.project.pipelines.values():
             if p.dataset_name == name and p.destination and p.destination not in inferred:
                 inferred.append(p.destination)
@@ -200,7 +201,7 @@ class EntityFactory:
                                 inferred.append(d)
         return inferred
 
-    def get_dataset(self, name: str, destination_name: Optional[str] = None) -> "Dataset":
+    def get_dataset(self, name: str, destination_name: str | None = None) -> Dataset:
         from dltplus_dagster.project.catalog import Dataset
 
         entity = self.get_dataset_entity(name)
@@ -242,7 +243,7 @@ class EntityFactory:
         return obj
 
 
-def _ref_candidates(ref: str, project_pkg: str, builtin: bool = True) -> List[str]:
+def _ref_candidates(ref: str, project_pkg: str, builtin: bool = True) -> list[str]:
     """Import candidates for a reference, most specific first (as the reference system)."""
     parts = ref.split(".")
     if len(parts) == 1:
@@ -256,8 +257,8 @@ def _ref_candidates(ref: str, project_pkg: str, builtin: bool = True) -> List[st
     return cands
 
 
-def _import_candidates(candidates: Sequence[str]) -> Tuple[Any, List[Tuple[str, str]]]:
-    tried: List[Tuple[str, str]] = []
+def _import_candidates(candidates: Sequence[str]) -> tuple[Any, list[tuple[str, str]]]:
+    tried: list[tuple[str, str]] = []
     for cand in candidates:
         module_name, _, attr = cand.rpartition(".")
         try:

@@ -6,7 +6,7 @@ has one), the entity and the key. The CLI prints `str(error)` alone, no tracebac
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 
 class ProjectError(Exception):
@@ -32,9 +32,9 @@ class ManifestError(ProjectError):
         self,
         message: str,
         *,
-        file: Optional[str] = None,
-        line: Optional[int] = None,
-        key: Optional[str] = None,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
     ) -> None:
         self.message = message
         self.file = file

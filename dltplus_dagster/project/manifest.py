@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -19,19 +19,19 @@ from dltplus_dagster.project.errors import ManifestError
 MANIFEST_NAME = "dlt.yml"
 INCLUDE_TAG = "!include"
 
-KeyPath = Tuple[str, ...]
+KeyPath = tuple[str, ...]
 
 
 @dataclass
 class Locations:
     """Key path -> (file, 1-based line). Paths use str keys; list items use their index."""
 
-    entries: Dict[KeyPath, Tuple[str, int]] = field(default_factory=dict)
+    entries: dict[KeyPath, tuple[str, int]] = field(default_factory=dict)
 
     def add(self, path: KeyPath, file: str, line: int) -> None:
         self.entries.setdefault(path, (file, line))
 
-    def find(self, path: KeyPath) -> Tuple[Optional[str], Optional[int]]:
+    def find(self, path: KeyPath) -> tuple[str | None, int | None]:
         """Location of `path`, or of its nearest located ancestor."""
         while True:
             if path in self.entries:
@@ -40,7 +40,7 @@ class Locations:
                 return None, None
             path = path[:-1]
 
-    def rebased(self, prefix: KeyPath) -> "Locations":
+    def rebased(self, prefix: KeyPath) -> Locations:
         """Locations below `prefix`, with `prefix` cut off (used for profile bodies)."""
         n = len(prefix)
         return Locations({p[n:]: loc for p, loc in self.entries.items() if p[:n] == prefix})
@@ -62,7 +62,7 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor(INCLUDE_TAG, lambda loader, node: None)  # walker handles it
 
 
-def _compose(path: str) -> Optional[Node]:
+def _compose(path: str) -> Node | None:
     try:
         with open(path, encoding="utf-8") as f:
             loader = _Loader(f)
@@ -109,7 +109,7 @@ class _Walker:
             if node.tag != "tag:yaml.org,2002:map":
                 raise self._bad_tag(node, path, file)
             self.scalar_loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
-            result: Dict[str, Any] = {}
+            result: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 key = self._scalar(key_node, path, file)
                 if not isinstance(key, (str, int, float, bool)) or key is None:
@@ -174,7 +174,7 @@ class _Walker:
         )
 
 
-def load_manifest(path: str) -> Tuple[Dict[str, Any], Locations]:
+def load_manifest(path: str) -> tuple[dict[str, Any], Locations]:
     """Load a manifest file with includes expanded. An empty file is `{}`."""
     locations = Locations()
     doc = _Walker(locations).load_file(path, ())

@@ -12,7 +12,7 @@ import logging
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Union
 
 from dltplus_dagster.project.manifest import KeyPath, Locations, error_at
 
@@ -25,9 +25,9 @@ PipelineStep = Literal["run", "sync", "extract", "normalize", "load"]
 
 @dataclass
 class ContractSpec:
-    tables: Optional[ContractMode] = None
-    columns: Optional[ContractMode] = None
-    data_type: Optional[ContractMode] = None
+    tables: ContractMode | None = None
+    columns: ContractMode | None = None
+    data_type: ContractMode | None = None
 
 
 @dataclass
@@ -42,7 +42,7 @@ class RetryPolicy:
 @dataclass
 class RunConfig:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    retry_pipeline_steps: List[PipelineStep] = field(default_factory=lambda: ["load"])
+    retry_pipeline_steps: list[PipelineStep] = field(default_factory=lambda: ["load"])
     run_from_clean_folder: bool = False
     lock_timeout: float = 0.0
     """Seconds a run waits for another run of the same pipeline and profile (0: fail at once)."""
@@ -50,12 +50,12 @@ class RunConfig:
 
 @dataclass
 class ProjectSettings:
-    name: Optional[str] = None
-    project_dir: Optional[str] = None
+    name: str | None = None
+    project_dir: str | None = None
     default_profile: str = "dev"
     allow_undefined_entities: bool = True
-    data_dir: Optional[str] = None
-    local_dir: Optional[str] = None
+    data_dir: str | None = None
+    local_dir: str | None = None
 
 
 PROFILE_PROJECT_KEYS = ("allow_undefined_entities", "data_dir", "local_dir")
@@ -65,17 +65,17 @@ PROFILE_PROJECT_KEYS = ("allow_undefined_entities", "data_dir", "local_dir")
 class SourceEntity:
     EXTRA: ClassVar[str] = "config"
     name: str = field(default="", metadata={"from_key": True})
-    type: Optional[str] = None
-    with_args: Dict[str, Any] = field(default_factory=dict)
-    config: Dict[str, Any] = field(default_factory=dict)
+    type: str | None = None
+    with_args: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class DestinationEntity:
     EXTRA: ClassVar[str] = "config"
     name: str = field(default="", metadata={"from_key": True})
-    type: Optional[str] = None
-    config: Dict[str, Any] = field(default_factory=dict)
+    type: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 PIPELINE_KWARGS = ("dev_mode", "refresh", "export_schema_path", "import_schema_path", "staging")
@@ -84,100 +84,100 @@ PIPELINE_KWARGS = ("dev_mode", "refresh", "export_schema_path", "import_schema_p
 @dataclass
 class PipelineEntity:
     name: str = field(default="", metadata={"from_key": True})
-    source: Optional[str] = None
-    destination: Optional[str] = None
-    dataset_name: Optional[str] = None
-    progress: Optional[str] = None
+    source: str | None = None
+    destination: str | None = None
+    dataset_name: str | None = None
+    progress: str | None = None
     run_config: RunConfig = field(default_factory=RunConfig)
-    write_disposition: Optional[WriteDisposition] = None
-    dev_mode: Optional[bool] = None
-    refresh: Optional[Literal["drop_sources", "drop_resources", "drop_data"]] = None
-    export_schema_path: Optional[str] = None
-    import_schema_path: Optional[str] = None
-    staging: Optional[str] = None
+    write_disposition: WriteDisposition | None = None
+    dev_mode: bool | None = None
+    refresh: Literal["drop_sources", "drop_resources", "drop_data"] | None = None
+    export_schema_path: str | None = None
+    import_schema_path: str | None = None
+    staging: str | None = None
     # Dagster extras, ignored by plain dlt
-    schedule: Optional[str] = None
-    group: Optional[str] = None
-    tags: Dict[str, str] = field(default_factory=dict)
-    description: Optional[str] = None
-    resources: Optional[List[str]] = None
+    schedule: str | None = None
+    group: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    resources: list[str] | None = None
     """Resources of the source to run (default: all selected by the source)."""
-    table_names: Dict[str, str] = field(default_factory=dict)
+    table_names: dict[str, str] = field(default_factory=dict)
     """Resource -> table name, for resources whose default table name does not fit."""
 
-    def pipeline_kwargs(self) -> Dict[str, Any]:
+    def pipeline_kwargs(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in PIPELINE_KWARGS if getattr(self, k) is not None}
 
 
 @dataclass
 class TableCheck:
     not_empty: bool = False
-    unique: Optional[List[str]] = None
-    not_null: Optional[List[str]] = None
+    unique: list[str] | None = None
+    not_null: list[str] | None = None
 
 
 @dataclass
 class TableSpec:
-    description: Optional[str] = None
+    description: str | None = None
     checks: TableCheck = field(default_factory=TableCheck)
 
 
 @dataclass
 class DatasetEntity:
     name: str = field(default="", metadata={"from_key": True})
-    destination: Optional[List[str]] = None
-    contract: Optional[Union[ContractMode, ContractSpec]] = None
-    description: Optional[str] = None
-    group: Optional[str] = None
-    tables: Dict[str, TableSpec] = field(default_factory=dict)
+    destination: list[str] | None = None
+    contract: ContractMode | ContractSpec | None = None
+    description: str | None = None
+    group: str | None = None
+    tables: dict[str, TableSpec] = field(default_factory=dict)
 
 
 @dataclass
 class TransformationEntity:
     name: str = field(default="", metadata={"from_key": True})
-    function: Optional[str] = None
+    function: str | None = None
     """Dotted reference to a Python function, or `module.func` under `transformations/`."""
-    sql: Dict[str, str] = field(default_factory=dict)
+    sql: dict[str, str] = field(default_factory=dict)
     """Output table -> SQL over the (single) input dataset."""
-    inputs: List[str] = field(default_factory=list)
-    output: Optional[str] = None
+    inputs: list[str] = field(default_factory=list)
+    output: str | None = None
     write_disposition: WriteDisposition = "replace"
-    tables: List[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
     """Output tables the function writes (SQL transformations name them in `sql`)."""
-    depends_on: Optional[List[str]] = None
+    depends_on: list[str] | None = None
     """Input tables as `dataset/table`; by default every known table of the inputs."""
-    group: Optional[str] = None
-    description: Optional[str] = None
+    group: str | None = None
+    description: str | None = None
 
-    def output_tables(self) -> List[str]:
+    def output_tables(self) -> list[str]:
         return list(self.sql) or list(self.tables)
 
 
 @dataclass
 class DagsterJob:
-    pipelines: List[str] = field(default_factory=list)
-    transformations: List[str] = field(default_factory=list)
-    assets: List[str] = field(default_factory=list)
+    pipelines: list[str] = field(default_factory=list)
+    transformations: list[str] = field(default_factory=list)
+    assets: list[str] = field(default_factory=list)
     """Asset selection strings (Dagster's syntax, e.g. `key:"shop_raw/*"`)."""
-    description: Optional[str] = None
-    tags: Dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class DagsterSchedule:
     job: str = ""
     cron: str = ""
-    timezone: Optional[str] = None
-    description: Optional[str] = None
+    timezone: str | None = None
+    description: str | None = None
 
 
 @dataclass
 class DagsterSection:
-    asset_key_prefix: List[str] = field(default_factory=list)
-    default_group: Optional[str] = None
-    jobs: Dict[str, DagsterJob] = field(default_factory=dict)
-    schedules: Dict[str, DagsterSchedule] = field(default_factory=dict)
-    pool: Optional[str] = None
+    asset_key_prefix: list[str] = field(default_factory=list)
+    default_group: str | None = None
+    jobs: dict[str, DagsterJob] = field(default_factory=dict)
+    schedules: dict[str, DagsterSchedule] = field(default_factory=dict)
+    pool: str | None = None
     """Concurrency pool for steps writing to local DuckDB files (default `duckdb:<file>`)."""
 
 
@@ -186,14 +186,14 @@ class Manifest:
     """The merged manifest of one profile."""
 
     project: ProjectSettings = field(default_factory=ProjectSettings)
-    sources: Dict[str, Optional[SourceEntity]] = field(default_factory=dict)
-    destinations: Dict[str, Optional[DestinationEntity]] = field(default_factory=dict)
-    pipelines: Dict[str, Optional[PipelineEntity]] = field(default_factory=dict)
-    datasets: Dict[str, Optional[DatasetEntity]] = field(default_factory=dict)
-    transformations: Dict[str, Optional[TransformationEntity]] = field(default_factory=dict)
-    runtime: Dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, SourceEntity | None] = field(default_factory=dict)
+    destinations: dict[str, DestinationEntity | None] = field(default_factory=dict)
+    pipelines: dict[str, PipelineEntity | None] = field(default_factory=dict)
+    datasets: dict[str, DatasetEntity | None] = field(default_factory=dict)
+    transformations: dict[str, TransformationEntity | None] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)
     dagster: DagsterSection = field(default_factory=DagsterSection)
-    profiles: Dict[str, Optional[Dict[str, Any]]] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(Manifest))
@@ -202,7 +202,7 @@ SECTIONS = tuple(f.name for f in dataclasses.fields(Manifest))
 # --- building -------------------------------------------------------------------------------
 
 
-def build_manifest(doc: Dict[str, Any], locations: Locations) -> Manifest:
+def build_manifest(doc: dict[str, Any], locations: Locations) -> Manifest:
     """Validate the merged document and build the typed manifest.
 
     Unknown top-level keys are dlt config passed through (as the reference does), with a warning.
@@ -258,9 +258,9 @@ def _describe(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if _is_union(tp):
         return " or ".join(_describe(a) for a in typing.get_args(tp))
-    if origin in (list, List):
+    if origin in (list, list):
         return "a list"
-    if origin in (dict, Dict) or dataclasses.is_dataclass(tp):
+    if origin in (dict, dict) or dataclasses.is_dataclass(tp):
         return "a mapping"
     return {str: "a string", int: "an integer", float: "a number", bool: "true/false"}.get(
         tp, getattr(tp, "__name__", str(tp))
@@ -299,12 +299,12 @@ def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
         if value not in typing.get_args(tp):
             raise error_at(locations, path, f"{value!r} is not {_describe(tp)}")
         return value
-    if origin in (list, List):
+    if origin in (list, list):
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
             raise error_at(locations, path, f"expected a list, got {_type_name(value)}")
         return [_build(item_tp, v, path + (str(i),), locations) for i, v in enumerate(value)]
-    if origin in (dict, Dict):
+    if origin in (dict, dict):
         _, item_tp = typing.get_args(tp)
         if not isinstance(value, dict):
             raise error_at(locations, path, f"expected a mapping, got {_type_name(value)}")
@@ -330,8 +330,8 @@ def _build_dataclass(cls: Any, value: Any, path: KeyPath, locations: Locations) 
         f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("from_key")
     }
     extra_field = getattr(cls, "EXTRA", None)
-    kwargs: Dict[str, Any] = {}
-    extra: Dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for key, v in value.items():
         if key in fields and key != extra_field:
             kwargs[key] = _build(hints[key], v, path + (key,), locations)
@@ -348,7 +348,7 @@ def _build_dataclass(cls: Any, value: Any, path: KeyPath, locations: Locations) 
 # --- JSON Schema ----------------------------------------------------------------------------
 
 
-def json_schema() -> Dict[str, Any]:
+def json_schema() -> dict[str, Any]:
     """JSON Schema of `dlt.yml` for editors, derived from the dataclasses above."""
     schema = _schema(Manifest)
     schema["additionalProperties"] = True  # unknown top-level keys are dlt config
@@ -366,7 +366,7 @@ def json_schema() -> Dict[str, Any]:
     }
 
 
-def _schema(tp: Any) -> Dict[str, Any]:
+def _schema(tp: Any) -> dict[str, Any]:
     if tp is Any:
         return {}
     if tp is type(None):
@@ -376,9 +376,9 @@ def _schema(tp: Any) -> Dict[str, Any]:
         return {"anyOf": [_schema(a) for a in typing.get_args(tp)]}
     if origin is Literal:
         return {"enum": list(typing.get_args(tp))}
-    if origin in (list, List):
+    if origin in (list, list):
         return {"type": "array", "items": _schema(typing.get_args(tp)[0])}
-    if origin in (dict, Dict):
+    if origin in (dict, dict):
         return {"type": "object", "additionalProperties": _schema(typing.get_args(tp)[1])}
     if dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)

@@ -16,8 +16,9 @@ and in its `pyproject.toml`::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any
 
 from dltplus_dagster.project.catalog import Catalog
 from dltplus_dagster.project.entities import EntityFactory
@@ -31,7 +32,7 @@ PACKAGE_DEFAULT_PROFILE = "access"
 
 def bind_package(
     package_file: str, default_profile: str = PACKAGE_DEFAULT_PROFILE
-) -> Tuple[Callable[..., Project], Callable[..., EntityFactory], Callable[..., Catalog],
+) -> tuple[Callable[..., Project], Callable[..., EntityFactory], Callable[..., Catalog],
            Callable[..., Runner], Callable[[], str]]:
     """Functions `project, entities, catalog, runner, access_profile` bound to the package dir.
 
@@ -43,17 +44,17 @@ def bind_package(
     def access_profile() -> str:
         return os.environ.get("WORKSPACE__PROFILE") or default_profile
 
-    def project(profile: Optional[str] = None) -> Project:
+    def project(profile: str | None = None) -> Project:
         return active_project(package_dir, profile or access_profile())
 
-    def entities(profile: Optional[str] = None) -> EntityFactory:
+    def entities(profile: str | None = None) -> EntityFactory:
         return EntityFactory(project(profile))
 
-    def catalog(profile: Optional[str] = None) -> Catalog:
+    def catalog(profile: str | None = None) -> Catalog:
         p = project(profile)
         return Catalog(p, EntityFactory(p))
 
-    def runner(profile: Optional[str] = None) -> Runner:
+    def runner(profile: str | None = None) -> Runner:
         p = project(profile)
         return Runner(p, EntityFactory(p))
 
@@ -65,15 +66,15 @@ class InstalledPackage:
     distribution: str
     module: str
     description: str
-    project_dir: Optional[str]
+    project_dir: str | None
 
 
-def installed_packages() -> List[InstalledPackage]:
+def installed_packages() -> list[InstalledPackage]:
     """Project packages registered under the `dlt_package` entry point group."""
     import importlib.metadata
     import importlib.util
 
-    found: List[InstalledPackage] = []
+    found: list[InstalledPackage] = []
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
             if ep.group != ENTRY_POINT_GROUP:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from dltplus_dagster.project.errors import ProfileNotFound
 
@@ -13,13 +14,13 @@ PIN_FILE = os.path.join(".dlt", "profile-name")
 IMPLICIT_PROFILES = ("tests", "access")
 
 
-def available_profiles(declared: Iterable[str], default_profile: str) -> List[str]:
+def available_profiles(declared: Iterable[str], default_profile: str) -> list[str]:
     """Declared profiles plus the implicit ones: the default (`dev`), `tests` and `access`."""
     names = set(declared) | {default_profile, *IMPLICIT_PROFILES}
     return sorted(names)
 
 
-def read_pin(project_dir: str) -> Optional[str]:
+def read_pin(project_dir: str) -> str | None:
     path = os.path.join(project_dir, PIN_FILE)
     try:
         with open(path, encoding="utf-8") as f:
@@ -38,7 +39,7 @@ def write_pin(project_dir: str, profile: str) -> str:
 
 
 def select_profile(
-    project_dir: str, explicit: Optional[str], default_profile: str
+    project_dir: str, explicit: str | None, default_profile: str
 ) -> tuple[str, str]:
     """The active profile and why: explicit > env var > pin file > default."""
     if explicit:
@@ -50,12 +51,12 @@ def select_profile(
     return default_profile, "default"
 
 
-def check_profile(profile: str, available: List[str], project_dir: str) -> None:
+def check_profile(profile: str, available: list[str], project_dir: str) -> None:
     if profile not in available:
         raise ProfileNotFound(profile, available, project_dir)
 
 
-def deep_merge(base: Dict[str, Any], overlay: Dict[str, Any]) -> Dict[str, Any]:
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """Mappings merge recursively; scalars and lists replace; an explicit null replaces too."""
     result = copy.deepcopy(base)
     for key, value in overlay.items():

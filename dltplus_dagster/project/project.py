@@ -6,7 +6,7 @@ import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from dltplus_dagster.project.errors import ManifestError, ProjectNotFound
 from dltplus_dagster.project.manifest import MANIFEST_NAME, Locations, error_at, load_manifest
@@ -43,15 +43,15 @@ class Project:
     manifest_path: str
     current_profile: str
     default_profile: str
-    profiles: List[str]
+    profiles: list[str]
     profile_source: str
     """Why this profile is active: explicit, env var, pin file or default."""
     settings: ProjectSettings
     manifest: Manifest
-    resolved: Dict[str, Any]
+    resolved: dict[str, Any]
     """The merged, interpolated document (secrets included: never show it, see `config`)."""
     locations: Locations
-    files: Tuple[Tuple[str, float], ...]
+    files: tuple[tuple[str, float], ...]
     """Manifest files read and their mtimes, to notice edits."""
 
     # --- identity and dirs ---
@@ -77,23 +77,23 @@ class Project:
 
     # --- declared entities ---
     @property
-    def sources(self) -> Dict[str, SourceEntity]:
+    def sources(self) -> dict[str, SourceEntity]:
         return self.manifest.sources  # type: ignore[return-value]
 
     @property
-    def destinations(self) -> Dict[str, DestinationEntity]:
+    def destinations(self) -> dict[str, DestinationEntity]:
         return self.manifest.destinations  # type: ignore[return-value]
 
     @property
-    def pipelines(self) -> Dict[str, PipelineEntity]:
+    def pipelines(self) -> dict[str, PipelineEntity]:
         return self.manifest.pipelines  # type: ignore[return-value]
 
     @property
-    def datasets(self) -> Dict[str, DatasetEntity]:
+    def datasets(self) -> dict[str, DatasetEntity]:
         return self.manifest.datasets  # type: ignore[return-value]
 
     @property
-    def transformations(self) -> Dict[str, TransformationEntity]:
+    def transformations(self) -> dict[str, TransformationEntity]:
         return self.manifest.transformations  # type: ignore[return-value]
 
     @property
@@ -101,7 +101,7 @@ class Project:
         return self.manifest.dagster
 
     @property
-    def config(self) -> Dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         """The merged, placeholder-resolved manifest with secrets redacted."""
         doc = {k: v for k, v in self.resolved.items() if k != "profiles"}
         doc["project"] = dataclasses.asdict(self.settings) | {
@@ -119,16 +119,16 @@ class Project:
                 return True
         return False
 
-    def error_at(self, path: Tuple[str, ...], message: str) -> ManifestError:
+    def error_at(self, path: tuple[str, ...], message: str) -> ManifestError:
         return error_at(self.locations, path, message)
 
     def __repr__(self) -> str:
         return f"Project({self.name!r}, dir={self.project_dir!r}, profile={self.current_profile!r})"
 
 
-def find_project_dir(start_dir: Optional[str] = None) -> str:
+def find_project_dir(start_dir: str | None = None) -> str:
     """`DLT_PROJECT_DIR`, or the nearest folder with `dlt.yml` from `start_dir` (cwd) upward."""
-    tried: List[str] = []
+    tried: list[str] = []
     env_dir = os.environ.get(PROJECT_DIR_ENV)
     if env_dir and not start_dir:
         if os.path.isfile(os.path.join(env_dir, MANIFEST_NAME)):
@@ -145,7 +145,7 @@ def find_project_dir(start_dir: Optional[str] = None) -> str:
         current = parent
 
 
-def load_project(project_dir: Optional[str] = None, profile: Optional[str] = None) -> Project:
+def load_project(project_dir: str | None = None, profile: str | None = None) -> Project:
     """Load the project at `project_dir` (or discovered) for `profile` (or the selected one)."""
     root = os.path.abspath(project_dir) if project_dir else find_project_dir()
     manifest_path = os.path.join(root, MANIFEST_NAME)
@@ -213,13 +213,13 @@ def load_project(project_dir: Optional[str] = None, profile: Optional[str] = Non
 
 
 def _resolve_settings(
-    root: str, raw: Dict[str, Any], profile: str, locations: Locations
+    root: str, raw: dict[str, Any], profile: str, locations: Locations
 ) -> ProjectSettings:
     """Project settings with defaults, placeholders resolved in order, dirs made absolute."""
     from dltplus_dagster.project.model import _build  # the same type checks as the manifest
 
     settings: ProjectSettings = _build(ProjectSettings, raw, ("project",), locations)
-    values: Dict[str, Any] = {
+    values: dict[str, Any] = {
         "name": None,
         "project_dir": root,
         "default_profile": settings.default_profile,

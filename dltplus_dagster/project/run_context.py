@@ -17,8 +17,10 @@ import contextvars
 import os
 import sys
 import threading
-from typing import Any, Dict, Iterator, List, Optional
+from collections.abc import Iterator
+from typing import Any
 
+from dlt._workspace.providers import ProfileSecretsTomlProvider
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.providers import ConfigTomlProvider, EnvironProvider
 from dlt.common.configuration.providers.doc import CustomLoaderDocProvider
@@ -28,22 +30,21 @@ from dlt.common.configuration.specs.pluggable_run_context import (
     ProfilesRunContext,
 )
 from dlt.common.runtime.run_context import RunContext
-from dlt._workspace.providers import ProfileSecretsTomlProvider
 
 from dltplus_dagster.project.profiles import select_profile
 from dltplus_dagster.project.project import Project, find_project_dir, load_project
 
-_bound: contextvars.ContextVar[Optional[Project]] = contextvars.ContextVar(
+_bound: contextvars.ContextVar[Project | None] = contextvars.ContextVar(
     "dltplus_bound_project", default=None
 )
-_process_project: Optional[Project] = None
-_explicit_profile: Optional[str] = None
+_process_project: Project | None = None
+_explicit_profile: str | None = None
 _lock = threading.RLock()
 
 
-def provider_doc(project: Project) -> Dict[str, Any]:
+def provider_doc(project: Project) -> dict[str, Any]:
     """The manifest as dlt config: sources and destinations by entity name, plus pass-through."""
-    doc: Dict[str, Any] = {}
+    doc: dict[str, Any] = {}
     for key, value in project.resolved.items():
         if key in ("pipelines", "datasets", "transformations", "dagster", "profiles", "project"):
             continue
@@ -103,17 +104,17 @@ class ProjectRunContext(RunContext, ProfilesRunContext):
         return self.project.default_profile
 
     @property
-    def runtime_kwargs(self) -> Dict[str, Any]:
+    def runtime_kwargs(self) -> dict[str, Any]:
         return {"profile": self.project.current_profile}
 
     @property
     def module(self) -> None:
         return None
 
-    def available_profiles(self) -> List[str]:
+    def available_profiles(self) -> list[str]:
         return list(self.project.profiles)
 
-    def initial_providers(self) -> List[ConfigProvider]:
+    def initial_providers(self) -> list[ConfigProvider]:
         return [
             EnvironProvider(),
             ProfileSecretsTomlProvider(self.settings_dir, self.profile, self.global_dir),
@@ -129,7 +130,7 @@ class ProjectRunContext(RunContext, ProfilesRunContext):
     def get_run_entity(self, entity: str) -> str:
         return os.path.join(self.run_dir, entity)
 
-    def switch_profile(self, new_profile: str) -> "ProjectRunContext":
+    def switch_profile(self, new_profile: str) -> ProjectRunContext:
         return switch_profile(new_profile, self.project.project_dir)
 
     def __repr__(self) -> str:
@@ -188,7 +189,7 @@ def bound(project: Project) -> Iterator[Project]:
             activate(outer)
 
 
-def active_project(project_dir: Optional[str] = None, profile: Optional[str] = None) -> Project:
+def active_project(project_dir: str | None = None, profile: str | None = None) -> Project:
     """The project `current` means: the bound one, else the process one (discovered, cached).
 
     The cached process project is reloaded when its manifest changed on disk, or when the
@@ -220,7 +221,7 @@ def active_project(project_dir: Optional[str] = None, profile: Optional[str] = N
         return _process_project
 
 
-def switch_profile(profile: str, project_dir: Optional[str] = None) -> ProjectRunContext:
+def switch_profile(profile: str, project_dir: str | None = None) -> ProjectRunContext:
     """Switch the active profile in this process and return the new run context.
 
     An unknown profile raises `ProfileNotFound`, listing the known ones.

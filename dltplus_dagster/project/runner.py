@@ -8,8 +8,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.errors import PipelineLocked, ProjectError
 from dltplus_dagster.project.model import RunConfig
@@ -33,18 +34,18 @@ class RunResult:
     dataset_name: str
     destination_name: str
     destination_type: str
-    load_info: Optional["LoadInfo"]
-    row_counts: Dict[str, int]
+    load_info: LoadInfo | None
+    row_counts: dict[str, int]
     elapsed: float
     attempts: int = 1
-    schema_name: Optional[str] = None
-    schema_version: Optional[int] = None
-    schema_hash: Optional[str] = None
-    tables: Dict[str, Any] = field(default_factory=dict)
+    schema_name: str | None = None
+    schema_version: int | None = None
+    schema_hash: str | None = None
+    tables: dict[str, Any] = field(default_factory=dict)
     """dlt table schemas (deep copies) of the loaded tables."""
 
     @property
-    def load_ids(self) -> List[str]:
+    def load_ids(self) -> list[str]:
         return list(self.load_info.loads_ids) if self.load_info else []
 
     def __str__(self) -> str:
@@ -58,19 +59,19 @@ class RunResult:
 class Runner:
     """Runs declared pipelines and transformations with the manifest's run_config."""
 
-    def __init__(self, project: Project, entities: "EntityFactory") -> None:
+    def __init__(self, project: Project, entities: EntityFactory) -> None:
         self.project = project
         self.entities = entities
 
     def run_pipeline(
         self,
         name: str,
-        limit: Optional[int] = None,
-        resources: Optional[Sequence[str]] = None,
-        write_disposition: Optional[str] = None,
-        refresh: Optional[str] = None,
-        pipelines_dir: Optional[str] = None,
-        source_args: Optional[Dict[str, Any]] = None,
+        limit: int | None = None,
+        resources: Sequence[str] | None = None,
+        write_disposition: str | None = None,
+        refresh: str | None = None,
+        pipelines_dir: str | None = None,
+        source_args: dict[str, Any] | None = None,
         **run_options: Any,
     ) -> RunResult:
         """Run pipeline `name` and return what it loaded.
@@ -92,7 +93,7 @@ class Runner:
                 pipeline.drop()  # wipe local state; dlt restores it from the destination
                 pipeline = self.entities.get_pipeline(name, pipelines_dir=pipelines_dir)
             contract = self._dataset_contract(entity.dataset_name)
-            kwargs: Dict[str, Any] = dict(run_options)
+            kwargs: dict[str, Any] = dict(run_options)
             if write_disposition or entity.write_disposition:
                 kwargs["write_disposition"] = write_disposition or entity.write_disposition
             if refresh:
@@ -130,12 +131,12 @@ class Runner:
             info, attempts = run_with_retries(attempt, rc, name)
         return _result(pipeline, entity.destination, self.entities, info, attempts, started)
 
-    def _dataset_contract(self, dataset_name: Optional[str]) -> Any:
+    def _dataset_contract(self, dataset_name: str | None) -> Any:
         if not dataset_name or dataset_name not in self.project.datasets:
             return None
         return self.entities.get_dataset(dataset_name).contract
 
-    def run_transformation(self, name: str) -> Dict[str, int]:
+    def run_transformation(self, name: str) -> dict[str, int]:
         """Run transformation `name`; returns rows written per output table."""
         from dltplus_dagster.project.transformations import run_transformation
 
@@ -211,9 +212,9 @@ def pipeline_lock(project: Project, name: str, timeout: float = 0.0) -> Iterator
 
 
 def _result(
-    pipeline: "dlt.Pipeline",
+    pipeline: dlt.Pipeline,
     destination_name: str,
-    entities: "EntityFactory",
+    entities: EntityFactory,
     info: Any,
     attempts: int,
     started: float,
@@ -221,7 +222,7 @@ def _result(
     import copy
 
     trace = pipeline.last_trace
-    counts: Dict[str, int] = {}
+    counts: dict[str, int] = {}
     if trace is not None and trace.last_normalize_info is not None:
         counts = {
             t: n

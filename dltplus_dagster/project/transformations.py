@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Tuple
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.project import Project
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 SQL_CHUNK_ROWS = 100_000
 
 
-def run_transformation(project: Project, entities: "EntityFactory", name: str) -> Dict[str, int]:
+def run_transformation(project: Project, entities: EntityFactory, name: str) -> dict[str, int]:
     """Run a transformation and save its outputs; returns rows written per output table.
 
     A Python transformation receives one `Dataset` per input (in `inputs` order) and returns a
@@ -30,7 +31,7 @@ def run_transformation(project: Project, entities: "EntityFactory", name: str) -
     output = entities.get_dataset(entity.output)
 
     if entity.sql:
-        outputs: Iterable[Tuple[str, Any]] = (
+        outputs: Iterable[tuple[str, Any]] = (
             (table, _sql_chunks(inputs[0], sql)) for table, sql in entity.sql.items()
         )
     else:
@@ -38,7 +39,7 @@ def run_transformation(project: Project, entities: "EntityFactory", name: str) -
         produced = fn(*inputs)
         outputs = _pairs(produced, name)
 
-    written: Dict[str, int] = {}
+    written: dict[str, int] = {}
     for table, data in outputs:
         info = output.save(data, table_name=table, write_disposition=entity.write_disposition)
         rows = _rows_written(info)
@@ -53,7 +54,7 @@ def _sql_chunks(dataset: Any, sql: str) -> Any:
     return chunks
 
 
-def _pairs(produced: Any, name: str) -> Iterable[Tuple[str, Any]]:
+def _pairs(produced: Any, name: str) -> Iterable[tuple[str, Any]]:
     if isinstance(produced, dict):
         return produced.items()
     if inspect.isgenerator(produced) or isinstance(produced, (list, tuple)):
@@ -64,7 +65,7 @@ def _pairs(produced: Any, name: str) -> Iterable[Tuple[str, Any]]:
     )
 
 
-def _rows_written(info: Any) -> Dict[str, int]:
+def _rows_written(info: Any) -> dict[str, int]:
     pipeline = getattr(info, "pipeline", None)
     trace = getattr(pipeline, "last_trace", None)
     if trace is None or trace.last_normalize_info is None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 
-def customer_totals(shop_raw: Any) -> Dict[str, Any]:
+def customer_totals(shop_raw: Any) -> dict[str, Any]:
     """Revenue and order count per customer, read in SQL, written as one table."""
     frame = shop_raw.query(
         "SELECT c.customer_id, c.name, c.city, COUNT(o.order_id) AS orders, "
