@@ -1,0 +1,1 @@
+"""The Dagster integration: assets, resources, IO manager, schedules from a dlt project."""

@@ -1,0 +1,342 @@
+"""Asset factories: pipelines, transformations and external dataset tables of a project."""
+
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence
+
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    DataVersion,
+    MaterializeResult,
+    ObserveResult,
+    multi_asset,
+    multi_observable_source_asset,
+)
+
+from dltplus_dagster.dagster.checks import check_specs, run_checks
+from dltplus_dagster.dagster.metadata import database_name, stored_table_schema, table_metadata
+from dltplus_dagster.dagster.resources import DltProjectResource
+from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
+from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.model import TableCheck
+from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.table_state import TableState
+
+DATASET_IO_MANAGER_KEY = "dlt_dataset_io"
+LOCAL_FILE_TAG = "dltplus/local_file"
+"""Op tag naming the local DuckDB file a step opens; the executor allows one such step at a time."""
+
+LOCAL_FILE_DESTINATIONS = ("duckdb", "motherduck_local")
+
+
+@dataclass
+class ProjectAssets:
+    """The assets built for a project, plus what jobs and schedules need to select them."""
+
+    assets: List[AssetsDefinition]
+    keys_by_pipeline: Dict[str, List[AssetKey]]
+    keys_by_transformation: Dict[str, List[AssetKey]]
+    local_file_tags: List[str]
+
+
+def op_name(prefix: str, name: str) -> str:
+    safe = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return f"{prefix}_{safe}"
+
+
+def _local_file_tag(entities: EntityFactory, destination: str) -> Optional[str]:
+    if entities.destination_type(destination) in LOCAL_FILE_DESTINATIONS:
+        return f"{entities.destination_type(destination)}:{destination}"
+    return None
+
+
+def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
+    ds = project.datasets.get(dataset)
+    spec = ds.tables.get(table) if ds else None
+    return spec.checks if spec else TableCheck()
+
+
+def build_project_assets(
+    project: Project, translator: DltProjectTranslator, exclude_keys: Sequence[AssetKey] = ()
+) -> ProjectAssets:
+    """All assets of a project for the definitions-time profile (keys never contain it)."""
+    entities = EntityFactory(project)
+    state = TableState(project, entities)
+    result = ProjectAssets([], {}, {}, [])
+    produced: set[AssetKey] = set(exclude_keys)
+    try:
+        for name in project.pipelines:
+            assets_def = pipeline_assets(project, entities, state, name, translator)
+            result.assets.append(assets_def)
+            result.keys_by_pipeline[name] = list(assets_def.keys)
+            produced.update(assets_def.keys)
+    finally:
+        state.save()
+    for name in project.transformations:
+        assets_def = transformation_assets(project, entities, name, translator)
+        result.assets.append(assets_def)
+        result.keys_by_transformation[name] = list(assets_def.keys)
+        produced.update(assets_def.keys)
+    external = external_dataset_assets(project, entities, translator, produced)
+    if external is not None:
+        result.assets.append(external)
+    result.local_file_tags = sorted(
+        {t for d in entities.list_destinations() if (t := _local_file_tag(entities, d))}
+        | {
+            t
+            for p in project.pipelines.values()
+            if p.destination and (t := _local_file_tag(entities, p.destination))
+        }
+    )
+    return result
+
+
+def _tags(project: Project, entities: EntityFactory, destination: str) -> Dict[str, str]:
+    tags: Dict[str, str] = {}
+    if tag := _local_file_tag(entities, destination):
+        tags[LOCAL_FILE_TAG] = tag
+    return tags
+
+
+def pipeline_assets(
+    project: Project,
+    entities: EntityFactory,
+    state: TableState,
+    name: str,
+    translator: DltProjectTranslator,
+) -> AssetsDefinition:
+    """One multi-asset per pipeline, one asset per table, subsettable by resource."""
+    entity = entities.get_pipeline_entity(name)
+    dataset = entity.dataset_name or ""
+    destination = entity.destination or ""
+    dest_type = entities.destination_type(destination)
+    tables = state.pipeline_tables(name)
+    specs: List[AssetSpec] = []
+    resource_by_key: Dict[AssetKey, str] = {}
+    table_by_key: Dict[AssetKey, str] = {}
+    checks = []
+    for t in tables:
+        data = TableAssetData(
+            kind="pipeline",
+            entity=name,
+            dataset=dataset,
+            table=t.table,
+            destination=destination,
+            destination_type=dest_type,
+            description=t.description or entity.description,
+            group=entity.group or project.dagster.default_group,
+            tags=entity.tags,
+            key_prefix=project.dagster.asset_key_prefix,
+        )
+        spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
+        specs.append(spec)
+        resource_by_key[spec.key] = t.resource
+        table_by_key[spec.key] = t.table
+        tcheck = _checks_for(project, dataset, t.table)
+        checks.extend(check_specs(spec.key, tcheck))
+
+    @multi_asset(
+        name=op_name("dlt_pipeline", name),
+        specs=specs,
+        check_specs=checks,
+        can_subset=True,
+        op_tags=_tags(project, entities, destination),
+        pool=project.dagster.pool,
+        description=entity.description or f"dlt pipeline {name}",
+    )
+    def _pipeline_asset(
+        context: AssetExecutionContext, dlt_project: DltProjectResource
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
+        resources = (
+            sorted({resource_by_key[k] for k in selected}) if len(selected) < len(specs) else None
+        )
+        with dlt_project.bound() as run_project:
+            runner = dlt_project.runner()
+            # a working dir per run and pipeline: parallel runs never share local state; dlt
+            # restores state and schemas from the destination into the fresh dir
+            work_dir = os.path.join(run_project.data_dir, "runs", context.run_id, name)
+            result = runner.run_pipeline(name, resources=resources, pipelines_dir=work_dir)
+            context.log.info(str(result))
+            ds = dlt_project.catalog().dataset(result.dataset_name, result.destination_name)
+            wanted = [table_by_key[k] for k in selected]
+            counts = ds.row_counts(table_names=[t for t in wanted if t in ds.tables])
+            database = database_name(ds)
+            for key in selected:
+                table = table_by_key[key]
+                yield MaterializeResult(
+                    asset_key=key,
+                    metadata=table_metadata(
+                        ds,
+                        table,
+                        counts.get(table, 0),
+                        database,
+                        result.tables.get(table) or stored_table_schema(ds, table),
+                        {
+                            "dlt/rows_loaded": result.row_counts.get(table, 0),
+                            "dlt/load_id": ", ".join(result.load_ids),
+                            "dlt/pipeline": name,
+                            "dlt/schema": result.schema_name or "",
+                            "dlt/schema_version": result.schema_version or 0,
+                            "dlt/schema_hash": result.schema_hash or "",
+                            "dlt/profile": run_project.current_profile,
+                        },
+                    ),
+                )
+                yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
+                                            _checks_for(run_project, result.dataset_name, table))
+            shutil.rmtree(work_dir, ignore_errors=True)  # kept on failure, for inspection
+
+    return _pipeline_asset
+
+
+def specs_keys(specs: Sequence[AssetSpec]) -> List[AssetKey]:
+    return [s.key for s in specs]
+
+
+def _selected_checks(
+    context: AssetExecutionContext,
+    key: AssetKey,
+    ds: object,
+    table: str,
+    row_count: int,
+    checks: TableCheck,
+) -> Iterator[AssetCheckResult]:
+    selected = context.selected_asset_check_keys
+    for result in run_checks(key, ds, table, checks, row_count):  # type: ignore[arg-type]
+        if any(c.asset_key == key and c.name == result.check_name for c in selected):
+            yield result
+
+
+def transformation_assets(
+    project: Project, entities: EntityFactory, name: str, translator: DltProjectTranslator
+) -> AssetsDefinition:
+    """A multi-asset over a transformation's output tables, depending on the tables it reads."""
+    entity = entities.get_transformation(name)
+    output = entity.output or ""
+    out_dests = entities.dataset_destinations(output)
+    destination = out_dests[0] if out_dests else ""
+    prefix = list(project.dagster.asset_key_prefix)
+    if entity.depends_on is not None:
+        deps = [AssetKey([*prefix, *d.split("/")]) for d in entity.depends_on]
+    else:
+        deps = [
+            AssetKey([*prefix, ds, t])
+            for ds in entity.inputs
+            for t in (project.datasets[ds].tables if ds in project.datasets else {})
+        ]
+    specs = []
+    checks = []
+    for table in entity.output_tables() or [name]:
+        data = TableAssetData(
+            kind="transformation",
+            entity=name,
+            dataset=output,
+            table=table,
+            destination=destination,
+            destination_type=entities.destination_type(destination) if destination else "",
+            description=entity.description,
+            group=entity.group or project.dagster.default_group,
+            deps=deps,
+            key_prefix=prefix,
+        )
+        spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
+        specs.append(spec)
+        checks.extend(check_specs(spec.key, _checks_for(project, output, table)))
+
+    @multi_asset(
+        name=op_name("dlt_transformation", name),
+        specs=specs,
+        check_specs=checks,
+        op_tags=_tags(project, entities, destination) if destination else None,
+        pool=project.dagster.pool,
+        description=entity.description or f"transformation {name}",
+    )
+    def _transformation_asset(
+        context: AssetExecutionContext, dlt_project: DltProjectResource
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        with dlt_project.bound() as run_project:
+            written = dlt_project.runner().run_transformation(name)
+            ds = dlt_project.catalog().dataset(output)
+            counts = ds.row_counts(table_names=[t for t in written if t in ds.tables])
+            database = database_name(ds)
+            for spec in specs:
+                table = spec.key.path[-1]
+                yield MaterializeResult(
+                    asset_key=spec.key,
+                    metadata=table_metadata(
+                        ds, table, counts.get(table, 0), database, stored_table_schema(ds, table),
+                        {"dlt/rows_written": written.get(table, 0), "dlt/transformation": name,
+                         "dlt/profile": run_project.current_profile},
+                    ),
+                )
+                yield from _selected_checks(context, spec.key, ds, table, counts.get(table, 0),
+                                            _checks_for(run_project, output, table))
+
+    return _transformation_asset
+
+
+def external_dataset_assets(
+    project: Project,
+    entities: EntityFactory,
+    translator: DltProjectTranslator,
+    produced: set[AssetKey],
+) -> Optional[AssetsDefinition]:
+    """Declared dataset tables nothing in the project writes: observable, reporting row counts."""
+    specs: List[AssetSpec] = []
+    table_by_key: Dict[AssetKey, tuple[str, str]] = {}
+    tags: set[str] = set()
+    for ds_name, ds in project.datasets.items():
+        dests = entities.dataset_destinations(ds_name)
+        if not dests:
+            continue
+        for table in ds.tables:
+            data = TableAssetData(
+                kind="external",
+                entity=ds_name,
+                dataset=ds_name,
+                table=table,
+                destination=dests[0],
+                destination_type=entities.destination_type(dests[0]),
+                description=ds.tables[table].description or ds.description,
+                group=ds.group or project.dagster.default_group or ds_name,
+                key_prefix=project.dagster.asset_key_prefix,
+            )
+            spec = translator.get_asset_spec(data)
+            if spec.key in produced:
+                continue
+            specs.append(spec)
+            table_by_key[spec.key] = (ds_name, table)
+            if tag := _local_file_tag(entities, dests[0]):
+                tags.add(tag)
+    if not specs:
+        return None
+
+    @multi_observable_source_asset(
+        name="dlt_external_tables",
+        specs=specs,
+        can_subset=True,
+        op_tags={LOCAL_FILE_TAG: sorted(tags)[0]} if len(tags) == 1 else None,
+    )
+    def _observe(
+        context: AssetExecutionContext, dlt_project: DltProjectResource
+    ) -> Iterator[ObserveResult]:
+        with dlt_project.bound():
+            catalog = dlt_project.catalog()
+            for key in context.selected_asset_keys:
+                ds_name, table = table_by_key[key]
+                ds = catalog.dataset(ds_name)
+                count = ds.row_counts(table_names=[table]).get(table, 0) if table in ds.tables else 0
+                yield ObserveResult(
+                    asset_key=key,
+                    data_version=DataVersion(str(count)),
+                    metadata=table_metadata(ds, table, count, database_name(ds)),
+                )
+
+    return _observe

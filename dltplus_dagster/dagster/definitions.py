@@ -1,0 +1,83 @@
+"""build_definitions(): a dlt project as a Dagster code location."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+from dagster import Definitions, multiprocess_executor
+
+from dltplus_dagster.dagster.assets import (
+    DATASET_IO_MANAGER_KEY,
+    LOCAL_FILE_TAG,
+    build_project_assets,
+)
+from dltplus_dagster.dagster.io_manager import DltDatasetIOManager
+from dltplus_dagster.dagster.resources import DltProjectResource
+from dltplus_dagster.dagster.schedules import build_jobs_and_schedules
+from dltplus_dagster.dagster.translator import DltProjectTranslator
+from dltplus_dagster.project.project import find_project_dir, load_project
+
+RESOURCE_KEY = "dlt_project"
+
+
+def build_definitions(
+    project_dir: Optional[str] = None,
+    profile: Optional[str] = None,
+    translator: Optional[DltProjectTranslator] = None,
+    *,
+    assets: Sequence[Any] = (),
+    resources: Optional[Mapping[str, Any]] = None,
+    jobs: Sequence[Any] = (),
+    schedules: Sequence[Any] = (),
+    sensors: Sequence[Any] = (),
+    asset_checks: Sequence[Any] = (),
+    max_concurrent: Optional[int] = None,
+) -> Definitions:
+    """Definitions for the project at `project_dir` (default: `DLT_PROJECT_DIR` or discovery).
+
+    Pipelines, transformations and declared dataset tables become assets keyed
+    `<dataset>/<table>`; the profile is a `DltProjectResource` under `dlt_project` (change it
+    per run in the Launchpad); jobs and schedules come from the manifest. Your own `assets`,
+    `resources` (e.g. `DltDatasetIOManager(dataset="reports")`, wired to the project
+    automatically), jobs, schedules and sensors are added. Loading extracts nothing.
+    """
+    root = project_dir or find_project_dir()
+    project = load_project(root, profile)
+    translator = translator or DltProjectTranslator()
+    project_resource = DltProjectResource(project_dir=project.project_dir, profile=profile)
+
+    user_keys = [k for a in assets for k in getattr(a, "keys", [])]
+    built = build_project_assets(project, translator, exclude_keys=user_keys)
+    project_jobs, project_schedules = build_jobs_and_schedules(project, built)
+
+    all_resources: dict[str, Any] = {
+        RESOURCE_KEY: project_resource,
+        DATASET_IO_MANAGER_KEY: DltDatasetIOManager(dlt_project=project_resource),
+    }
+    for key, res in (resources or {}).items():
+        if isinstance(res, DltDatasetIOManager) and res.dlt_project is None:
+            res = DltDatasetIOManager(
+                dataset=res.dataset, write_disposition=res.write_disposition,
+                dlt_project=project_resource,
+            )
+        all_resources[key] = res
+
+    # steps that open the same local DuckDB file must not overlap: DuckDB takes one writer
+    # process per file. Other steps run in parallel processes as usual.
+    executor = multiprocess_executor.configured(
+        {
+            **({"max_concurrent": max_concurrent} if max_concurrent else {}),
+            "tag_concurrency_limits": [
+                {"key": LOCAL_FILE_TAG, "value": tag, "limit": 1} for tag in built.local_file_tags
+            ],
+        }
+    )
+    return Definitions(
+        assets=[*built.assets, *assets],
+        asset_checks=list(asset_checks),
+        resources=all_resources,
+        jobs=[*project_jobs, *jobs],
+        schedules=[*project_schedules, *schedules],
+        sensors=list(sensors),
+        executor=executor,
+    )

@@ -1,0 +1,86 @@
+"""Materialization metadata for dataset tables: row counts, qualified names, column schemas.
+
+Reads dlt schemas through deep copies only (a known peer bug mutates the live schema and breaks
+the second run in a process) and never includes credentials.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Dict, Mapping, Optional
+
+from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
+
+from dltplus_dagster.project.catalog import Dataset
+
+
+def database_name(dataset: Dataset) -> Optional[str]:
+    """The destination's database (DuckDB: the file's stem), never the credentials."""
+    try:
+        creds = dataset.dlt_dataset.destination_client.config.credentials
+    except Exception:  # a destination without a database concept (filesystem)
+        return None
+    db = getattr(creds, "database", None)
+    if not isinstance(db, str) or not db:
+        return None
+    if db.endswith((".duckdb", ".db")) or os.sep in db:
+        return os.path.splitext(os.path.basename(db))[0]
+    return db
+
+
+def qualified_table_name(dataset: Dataset, table: str, database: Optional[str]) -> str:
+    parts = [database] if database else []
+    return ".".join([*parts, dataset.name, table])
+
+
+def column_schema(table_schema: Optional[Mapping[str, Any]]) -> Optional[TableSchema]:
+    if not table_schema:
+        return None
+    columns = copy.deepcopy(dict(table_schema.get("columns") or {}))
+    return TableSchema(
+        columns=[
+            TableColumn(
+                name=name,
+                type=str(col.get("data_type") or "unknown"),
+                description=col.get("description"),
+                constraints=TableColumnConstraints(
+                    nullable=bool(col.get("nullable", True)),
+                    unique=bool(col.get("unique", False)),
+                    other=["primary_key"] if col.get("primary_key") else [],
+                ),
+            )
+            for name, col in columns.items()
+        ]
+    )
+
+
+def stored_table_schema(dataset: Dataset, table: str) -> Optional[Dict[str, Any]]:
+    for schema in dataset.dlt_dataset.schemas:
+        if table in schema.tables:
+            return copy.deepcopy(schema.tables[table])
+    return None
+
+
+def table_metadata(
+    dataset: Dataset,
+    table: str,
+    row_count: Optional[int],
+    database: Optional[str],
+    table_schema: Optional[Mapping[str, Any]] = None,
+    extra: Optional[Mapping[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Standard Dagster table metadata plus dlt's (`dlt/...`) for one table."""
+    md: Dict[str, Any] = {
+        "dagster/table_name": qualified_table_name(dataset, table, database),
+        "dlt/dataset": dataset.name,
+        "dlt/destination": dataset.destination_name,
+    }
+    if row_count is not None:
+        md["dagster/row_count"] = MetadataValue.int(int(row_count))
+    schema = column_schema(table_schema)
+    if schema is not None:
+        md["dagster/column_schema"] = MetadataValue.table_schema(schema)
+    if extra:
+        md.update(extra)
+    return md

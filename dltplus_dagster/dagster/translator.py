@@ -1,0 +1,72 @@
+"""DltProjectTranslator: how project tables become Dagster asset specs. Subclass to change it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Optional, Sequence
+
+from dagster import AssetKey, AssetSpec
+
+AssetKind = Literal["pipeline", "transformation", "external"]
+
+
+@dataclass(frozen=True)
+class TableAssetData:
+    """Everything the translator knows about one table asset."""
+
+    kind: AssetKind
+    entity: str
+    """Name of the pipeline or transformation (or the dataset, for external tables)."""
+    dataset: str
+    table: str
+    destination: str
+    destination_type: str
+    description: Optional[str] = None
+    group: Optional[str] = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    deps: Sequence[AssetKey] = ()
+    key_prefix: Sequence[str] = ()
+
+
+class DltProjectTranslator:
+    """Asset key `<dataset>/<table>` (one identity whoever writes the table), group per entity."""
+
+    def get_asset_key(self, data: TableAssetData) -> AssetKey:
+        return AssetKey([*data.key_prefix, data.dataset, data.table])
+
+    def get_group_name(self, data: TableAssetData) -> Optional[str]:
+        return data.group or data.entity
+
+    def get_description(self, data: TableAssetData) -> Optional[str]:
+        if data.description:
+            return data.description
+        verb = {"pipeline": "Loaded by dlt pipeline", "transformation": "Written by transformation",
+                "external": "Table of dataset"}[data.kind]
+        return f"{verb} `{data.entity}` into `{data.dataset}.{data.table}`."
+
+    def get_tags(self, data: TableAssetData) -> Mapping[str, str]:
+        return dict(data.tags)
+
+    def get_owners(self, data: TableAssetData) -> Sequence[str]:
+        return ()
+
+    def get_kinds(self, data: TableAssetData) -> set[str]:
+        return {"dlt", data.destination_type}
+
+    def get_asset_spec(self, data: TableAssetData) -> AssetSpec:
+        """The spec of one table asset; override this, or the narrower hooks above."""
+        return AssetSpec(
+            key=self.get_asset_key(data),
+            group_name=self.get_group_name(data),
+            description=self.get_description(data),
+            tags=self.get_tags(data),
+            owners=list(self.get_owners(data)),
+            kinds=self.get_kinds(data),
+            deps=list(data.deps),
+            metadata={
+                "dlt/dataset": data.dataset,
+                "dlt/table": data.table,
+                "dlt/destination": data.destination,
+                f"dlt/{data.kind}": data.entity,
+            },
+        )
