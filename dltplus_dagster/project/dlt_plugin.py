@@ -1,0 +1,42 @@
+"""dlt plugin: plain dlt code run inside a project folder gets the project's run context.
+
+Registered under dlt's `dlt` entry point group. When dlt creates its run context and the run
+dir (or the working dir) lies inside a folder with `dlt.yml`, dlt's config resolution sees the
+manifest, `.dlt/<profile>.secrets.toml` and the profile's data dirs, as with `current`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Dict, Optional
+
+from dlt.common.configuration import plugins
+
+logger = logging.getLogger(__name__)
+
+DISABLE_ENV = "DLTPLUS_DISABLE_DLT_PLUGIN"
+
+
+@plugins.hookimpl(specname="plug_run_context")
+def plug_project_context(
+    run_dir: Optional[str], runtime_kwargs: Optional[Dict[str, Any]]
+) -> Optional[Any]:
+    if os.environ.get(DISABLE_ENV):
+        return None
+    from dltplus_dagster.project.errors import ProjectError, ProjectNotFound
+    from dltplus_dagster.project.project import find_project_dir, load_project
+    from dltplus_dagster.project.run_context import ProjectRunContext
+
+    try:
+        root = find_project_dir(run_dir)
+    except ProjectNotFound:
+        return None
+    profile = (runtime_kwargs or {}).get("profile")
+    try:
+        project = load_project(root, profile)
+    except ProjectError as e:
+        # a broken manifest must not break plain dlt: warn and fall back to dlt's own context
+        logger.warning("dlt project at %s not used: %s", root, e)
+        return None
+    return ProjectRunContext(project)
