@@ -8,6 +8,7 @@ checking types from the type hints, and reports the first problem with file, lin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import types
 import typing
@@ -216,7 +217,7 @@ def build_manifest(doc: dict[str, Any], locations: Locations) -> Manifest:
     manifest: Manifest = _build(Manifest, known, (), locations)
     for section in ("sources", "destinations", "pipelines", "datasets", "transformations"):
         entities = getattr(manifest, section)
-        hint = typing.get_type_hints(Manifest)[section]
+        hint = _hints(Manifest)[section]
         entity_cls = _strip_optional(typing.get_args(hint)[1])
         for name, entity in list(entities.items()):
             entities[name] = entity if entity is not None else entity_cls()
@@ -320,15 +321,23 @@ def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
     return value
 
 
+@functools.cache
+def _hints(cls: Any) -> Dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _fields(cls: Any) -> Dict[str, Any]:
+    return {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("from_key")}
+
+
 def _build_dataclass(cls: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
     if value is None:
         value = {}
     if not isinstance(value, dict):
         raise error_at(locations, path, f"expected a mapping, got {_type_name(value)}")
-    hints = typing.get_type_hints(cls)
-    fields = {
-        f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("from_key")
-    }
+    hints = _hints(cls)
+    fields = _fields(cls)
     extra_field = getattr(cls, "EXTRA", None)
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
