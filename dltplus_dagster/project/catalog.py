@@ -236,7 +236,8 @@ class Dataset:
                 pipelines_dir=work_dir,
             )
             pipeline.config.restore_from_destination = False  # the schema is passed below
-            info = pipeline.run(resource, schema=schema, schema_contract=self.contract)
+            with dlt.config.values(_frame_dlt_columns(pipeline.pipeline_name, schema, normalized)):
+                info = pipeline.run(resource, schema=schema, schema_contract=self.contract)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
             self._dlt = None  # new tables or schema versions: re-read on next access
@@ -257,6 +258,21 @@ class Dataset:
             if schema.name == self.name and schema.tables:
                 return schema.clone()
         return dlt.Schema(self.name)
+
+
+def _frame_dlt_columns(pipeline_name: str, schema: Any, table_name: str) -> dict[str, bool]:
+    """Config so DataFrames/arrow get the dlt columns an existing table has (NOT NULL there).
+
+    dlt adds `_dlt_load_id`/`_dlt_id` to rows from Python objects but not to arrow data, so a
+    frame appended to a table loaded from objects would fail on those columns.
+    """
+    columns = schema.tables.get(table_name, {}).get("columns", {})
+    prefix = f"{pipeline_name}.normalize.parquet_normalizer"
+    return {
+        f"{prefix}.{option}": True
+        for column, option in (("_dlt_load_id", "add_dlt_load_id"), ("_dlt_id", "add_dlt_id"))
+        if column in columns
+    }
 
 
 def _stored_schemas(destination: Any, dataset_name: str) -> list[Any]:

@@ -89,7 +89,9 @@ class EntityFactory:
         activate(self.project)
         ref = entity.type or entity.name
         obj = resolve_source_ref(self.project, entity.name, ref)
-        return _as_source_factory(obj, entity.name)
+        # an implicit reference (`shop.shop`) is no valid source/schema name: use its function
+        source_name = entity.name if entity.name.isidentifier() else ref.rsplit(".", 1)[-1]
+        return _as_source_factory(obj, source_name)
 
     def get_source(self, name: str, **overrides: Any) -> DltSource:
         """The `DltSource` of a source entity, called with `with_args` (and `overrides`)."""

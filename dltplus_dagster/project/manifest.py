@@ -108,9 +108,12 @@ class _Walker:
         if isinstance(node, MappingNode):
             if node.tag != "tag:yaml.org,2002:map":
                 raise self._bad_tag(node, path, file)
+            explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
             self.scalar_loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
+            n_merged = len(node.value) - explicit  # merged pairs come first; explicit ones win
+            merged: set[str] = set()
             result: dict[str, Any] = {}
-            for key_node, value_node in node.value:
+            for i, (key_node, value_node) in enumerate(node.value):
                 key = self._scalar(key_node, path, file)
                 if not isinstance(key, (str, int, float, bool)) or key is None:
                     raise ManifestError(
@@ -120,7 +123,12 @@ class _Walker:
                         key=format_path(path) or None,
                     )
                 key = str(key)
-                if key in result:
+                if key in merged:  # an explicit key (or a later merge) overrides a merged one
+                    merged.discard(key)
+                    sub = path + (key,)
+                    for p in [p for p in self.locations.entries if p[: len(sub)] == sub]:
+                        del self.locations.entries[p]
+                elif key in result:
                     raise ManifestError(
                         "duplicate key",
                         file=file,
@@ -128,6 +136,8 @@ class _Walker:
                         key=format_path(path + (key,)),
                     )
                 result[key] = self.walk(value_node, path + (key,), file)
+                if i < n_merged:
+                    merged.add(key)
             return result
         if isinstance(node, SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
