@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
-from dagster import Definitions, multiprocess_executor
+from dagster import Definitions, ExecutorDefinition, multiprocess_executor
 
 from dltplus_dagster.dagster.assets import (
     DATASET_IO_MANAGER_KEY,
@@ -32,6 +32,7 @@ def build_definitions(
     sensors: Sequence[Any] = (),
     asset_checks: Sequence[Any] = (),
     max_concurrent: Optional[int] = None,
+    executor: Optional[ExecutorDefinition] = None,
 ) -> Definitions:
     """Definitions for the project at `project_dir` (default: `DLT_PROJECT_DIR` or discovery).
 
@@ -40,6 +41,10 @@ def build_definitions(
     per run in the Launchpad); jobs and schedules come from the manifest. Your own `assets`,
     `resources` (e.g. `DltDatasetIOManager(dataset="reports")`, wired to the project
     automatically), jobs, schedules and sensors are added. Loading extracts nothing.
+
+    `executor` replaces the default (the multiprocess executor with one step at a time per
+    local DuckDB file, see `LOCAL_FILE_TAG`), e.g. `dagster_celery.celery_executor` or
+    `dagster_k8s.k8s_job_executor`; those do not apply the tag limits (see docs/deployment.md).
     """
     root = project_dir or find_project_dir()
     project = load_project(root, profile)
@@ -64,7 +69,7 @@ def build_definitions(
 
     # steps that open the same local DuckDB file must not overlap: DuckDB takes one writer
     # process per file. Other steps run in parallel processes as usual.
-    executor = multiprocess_executor.configured(
+    executor = executor or multiprocess_executor.configured(
         {
             **({"max_concurrent": max_concurrent} if max_concurrent else {}),
             "tag_concurrency_limits": [
