@@ -20,9 +20,15 @@ from dagster import (
 )
 
 from dltplus_dagster.dagster.checks import check_specs, run_checks
-from dltplus_dagster.dagster.metadata import database_name, stored_table_schema, table_metadata
+from dltplus_dagster.dagster.metadata import (
+    database_name,
+    stored_schema_metadata,
+    stored_table_schema,
+    table_metadata,
+)
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
+from dltplus_dagster.project.catalog import Dataset
 from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.model import TableCheck
 from dltplus_dagster.project.project import Project
@@ -273,7 +279,9 @@ def transformation_assets(
                     metadata=table_metadata(
                         ds, table, counts.get(table, 0), database, stored_table_schema(ds, table),
                         {"dlt/rows_written": written.get(table, 0), "dlt/transformation": name,
-                         "dlt/profile": run_project.current_profile},
+                         "dlt/profile": run_project.current_profile,
+                         "dlt/load_id": written.load_ids.get(table, ""),
+                         **stored_schema_metadata(ds, table)},
                     ),
                 )
                 yield from _selected_checks(context, spec.key, ds, table, counts.get(table, 0),
@@ -291,7 +299,6 @@ def external_dataset_assets(
     """Declared dataset tables nothing in the project writes: observable, reporting row counts."""
     specs: List[AssetSpec] = []
     table_by_key: Dict[AssetKey, tuple[str, str]] = {}
-    tags: set[str] = set()
     for ds_name, ds in project.datasets.items():
         dests = entities.dataset_destinations(ds_name)
         if not dests:
@@ -313,16 +320,14 @@ def external_dataset_assets(
                 continue
             specs.append(spec)
             table_by_key[spec.key] = (ds_name, table)
-            if tag := _local_file_tag(entities, dests[0]):
-                tags.add(tag)
     if not specs:
         return None
 
+    # no op tags here: @multi_observable_source_asset takes none (passing them fails at load)
     @multi_observable_source_asset(
         name="dlt_external_tables",
         specs=specs,
         can_subset=True,
-        op_tags={LOCAL_FILE_TAG: sorted(tags)[0]} if len(tags) == 1 else None,
     )
     def _observe(
         context: AssetExecutionContext, dlt_project: DltProjectResource
@@ -332,7 +337,7 @@ def external_dataset_assets(
             for key in context.selected_asset_keys:
                 ds_name, table = table_by_key[key]
                 ds = catalog.dataset(ds_name)
-                count = ds.row_counts(table_names=[table]).get(table, 0) if table in ds.tables else 0
+                count = _external_row_count(ds, table)
                 yield ObserveResult(
                     asset_key=key,
                     data_version=DataVersion(str(count)),
@@ -340,3 +345,19 @@ def external_dataset_assets(
                 )
 
     return _observe
+
+
+def _external_row_count(ds: Dataset, table: str) -> int:
+    """Rows of a table, also one no dlt schema knows (created by another tool); 0 if missing."""
+    if table in ds.tables:
+        return ds.row_counts(table_names=[table]).get(table, 0)
+    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+    client = ds.dlt_dataset.sql_client
+    try:
+        with client:
+            qualified = client.make_qualified_table_name(table)
+            rows = client.execute_sql(f"SELECT COUNT(*) FROM {qualified}")
+    except DatabaseUndefinedRelation:
+        return 0
+    return int(rows[0][0]) if rows else 0

@@ -52,7 +52,8 @@ def run_checks(
             f"SELECT COUNT(*) FROM (SELECT {cols} FROM {t} GROUP BY {cols} "
             "HAVING COUNT(*) > 1) AS dups"
         )
-        dups = int(dataset.query(sql).fetchall()[0][0])
+        # no rows (the table may not even exist yet): nothing can be duplicated
+        dups = int(dataset.query(sql).fetchall()[0][0]) if row_count else 0
         yield AssetCheckResult(
             asset_key=key,
             check_name="unique",
@@ -61,7 +62,11 @@ def run_checks(
         )
     if checks.not_null:
         cond = " OR ".join(f"{_ident(c)} IS NULL" for c in checks.not_null)
-        nulls = int(dataset.query(f"SELECT COUNT(*) FROM {t} WHERE {cond}").fetchall()[0][0])
+        nulls = (
+            int(dataset.query(f"SELECT COUNT(*) FROM {t} WHERE {cond}").fetchall()[0][0])
+            if row_count
+            else 0
+        )
         yield AssetCheckResult(
             asset_key=key,
             check_name="not_null",

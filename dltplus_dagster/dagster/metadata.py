@@ -62,6 +62,18 @@ def stored_table_schema(dataset: Dataset, table: str) -> Optional[Dict[str, Any]
     return None
 
 
+def stored_schema_metadata(dataset: Dataset, table: str) -> Dict[str, Any]:
+    """Name, version and hash of the stored dlt schema that holds `table` (empty if none)."""
+    for schema in dataset.dlt_dataset.schemas:
+        if table in schema.tables:
+            return {
+                "dlt/schema": schema.name,
+                "dlt/schema_version": schema.version,
+                "dlt/schema_hash": schema.version_hash,
+            }
+    return {}
+
+
 def table_metadata(
     dataset: Dataset,
     table: str,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dlt.common.pipeline import LoadInfo
 
     from dltplus_dagster.project.entities import EntityFactory
+    from dltplus_dagster.project.transformations import RowsWritten
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,8 @@ class Runner:
             return None
         return self.entities.get_dataset(dataset_name).contract
 
-    def run_transformation(self, name: str) -> dict[str, int]:
-        """Run transformation `name`; returns rows written per output table."""
+    def run_transformation(self, name: str) -> RowsWritten:
+        """Run transformation `name`; returns rows written (and load ids) per output table."""
         from dltplus_dagster.project.transformations import run_transformation
 
         return run_transformation(self.project, self.entities, name)

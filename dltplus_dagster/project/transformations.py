@@ -15,7 +15,15 @@ if TYPE_CHECKING:
 SQL_CHUNK_ROWS = 100_000
 
 
-def run_transformation(project: Project, entities: EntityFactory, name: str) -> dict[str, int]:
+class RowsWritten(dict[str, int]):
+    """Rows written per output table; `load_ids` holds the dlt load id of each table's save."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_ids: dict[str, str] = {}
+
+
+def run_transformation(project: Project, entities: EntityFactory, name: str) -> RowsWritten:
     """Run a transformation and save its outputs; returns rows written per output table.
 
     A Python transformation receives one `Dataset` per input (in `inputs` order) and returns a
@@ -39,11 +47,12 @@ def run_transformation(project: Project, entities: EntityFactory, name: str) -> 
         produced = fn(*inputs)
         outputs = _pairs(produced, name)
 
-    written: dict[str, int] = {}
+    written = RowsWritten()
     for table, data in outputs:
         info = output.save(data, table_name=table, write_disposition=entity.write_disposition)
         rows = _rows_written(info)
         written[table] = rows.get(table, sum(rows.values()))
+        written.load_ids[table] = ", ".join(info.loads_ids)
     return written
 
 
