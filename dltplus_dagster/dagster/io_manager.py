@@ -69,7 +69,9 @@ class DltDatasetIOManager(ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()}: empty output; table {ds.name}.{table} "
                 "left as it was"
             )
-            context.add_output_metadata({"dagster/row_count": 0})
+            # dagster/row_count is the table's: the rows it still holds, not the empty output's
+            existing = ds.row_counts(table_names=[table]).get(table, 0) if table in ds.tables else 0
+            context.add_output_metadata({"dagster/row_count": existing})
             return
         if context.has_asset_partitions:
             column = str(md.get("partition_column") or DEFAULT_PARTITION_COLUMN)
