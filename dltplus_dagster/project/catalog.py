@@ -17,7 +17,7 @@ from typing import (
     Any,
 )
 
-from dltplus_dagster.project.errors import EntityNotFound, ProjectError
+from dltplus_dagster.project.errors import EntityNotFound, ProjectError, TableNotFound
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
@@ -107,9 +107,7 @@ class Dataset:
         """A `dlt.Relation` over one table."""
         tables = self.tables
         if table_name not in tables:
-            raise EntityNotFound(
-                "table", f"{self.name}.{table_name}", tables, f"Dataset '{self.name}' has no such table."
-            )
+            raise TableNotFound(self.name, table_name, tables)
         return self.dlt_dataset.table(table_name)
 
     def __getitem__(self, table_name: str) -> Any:
@@ -118,7 +116,10 @@ class Dataset:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self.table(name)
+        try:
+            return self.table(name)
+        except TableNotFound as e:
+            raise AttributeError(str(e)) from e
 
     def __contains__(self, table_name: object) -> bool:
         return table_name in self.tables

@@ -83,6 +83,19 @@ class EntityNotFound(ProjectError, KeyError):
         return self.args[0]
 
 
+class TableNotFound(ProjectError, KeyError):
+    """A table that a dataset does not (yet) hold."""
+
+    def __init__(self, dataset: str, table: str, tables: Iterable[str]) -> None:
+        self.dataset = dataset
+        self.table = table
+        listed = ", ".join(sorted(tables)) or "(none: nothing was loaded yet)"
+        super().__init__(f"Dataset '{dataset}' has no table '{table}'. Its tables: {listed}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 class InvalidDestination(ProjectError):
     """A dataset used on a destination it is not declared for."""
 
