@@ -146,7 +146,6 @@ class Runner:
 
 def run_with_retries(fn: Any, rc: RunConfig, name: str) -> tuple[Any, int]:
     """Call `fn` under the pipeline's retry policy; terminal errors are never retried."""
-    from dlt.pipeline.helpers import retry_load
     from tenacity import (
         Retrying,
         retry_if_exception,
@@ -176,7 +175,7 @@ def run_with_retries(fn: Any, rc: RunConfig, name: str) -> tuple[Any, int]:
     for attempt in Retrying(
         stop=stop_after_attempt(attempts),
         wait=wait,
-        retry=retry_if_exception(retry_load(tuple(rc.retry_pipeline_steps))),
+        retry=retry_if_exception(_retryable(tuple(rc.retry_pipeline_steps))),
         reraise=True,
         before_sleep=before_sleep,
     ):
@@ -184,6 +183,34 @@ def run_with_retries(fn: Any, rc: RunConfig, name: str) -> tuple[Any, int]:
             count += 1
             result = fn()
     return result, count
+
+
+def _retryable(steps: tuple[str, ...]) -> Any:
+    """dlt's `retry_load`, but only for failed pipeline steps and looking through the whole
+    exception chain for terminal errors (dlt checks one level: a missing secret inside extract
+    arrives wrapped twice). Errors outside the steps (building the source) are not retried."""
+    from dlt.common.exceptions import TerminalException
+    from dlt.pipeline.exceptions import PipelineStepFailed
+    from dlt.pipeline.helpers import retry_load
+
+    dlt_retry = retry_load(steps)  # type: ignore[arg-type]
+
+    def retry(ex: BaseException) -> bool:
+        if not isinstance(ex, PipelineStepFailed):
+            return False
+        seen: set[int] = set()
+        chain: list[BaseException | None] = [ex]
+        while chain:
+            e = chain.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            if isinstance(e, TerminalException):
+                return False
+            chain += [e.__cause__, e.__context__, getattr(e, "exception", None)]
+        return dlt_retry(ex)
+
+    return retry
 
 
 @contextlib.contextmanager
