@@ -152,6 +152,14 @@ class _Walker:
                 key=format_path(path) or None,
             )
         target = os.path.join(os.path.dirname(file), node.value)
+        if os.path.abspath(target) in self.stack:
+            chain = " -> ".join(self.stack + [os.path.abspath(target)])
+            raise ManifestError(
+                f"!include cycle: {chain}",
+                file=file,
+                line=node.start_mark.line + 1,
+                key=format_path(path) or None,
+            )
         if not os.path.isfile(target):
             raise ManifestError(
                 f"!include file not found: {target}",

@@ -249,6 +249,14 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (Union, types.UnionType)
 
 
+def _same_shape(tp: Any, value: Any) -> bool:
+    """True when `value` is a mapping and `tp` a mapping type (or both are lists)."""
+    origin = typing.get_origin(tp)
+    if isinstance(value, dict):
+        return origin is dict or dataclasses.is_dataclass(tp)
+    return isinstance(value, list) and origin is list
+
+
 def _describe(tp: Any) -> str:
     if tp is Any:
         return "any value"
@@ -285,6 +293,7 @@ def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
         if value is None and type(None) in args:
             return None
         errors = []
+        same_shape = []  # errors of alternatives of the value's shape say more (unknown key...)
         for arg in args:
             if arg is type(None):
                 continue
@@ -292,8 +301,12 @@ def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
                 return _build(arg, value, path, locations)
             except Exception as e:  # try the next alternative
                 errors.append(e)
+                if _same_shape(arg, value):
+                    same_shape.append(e)
         if len(errors) == 1:
             raise errors[0]
+        if len(same_shape) == 1:
+            raise same_shape[0]
         raise error_at(locations, path, f"expected {_describe(tp)}, got {_type_name(value)}")
     origin = typing.get_origin(tp)
     if origin is Literal:
