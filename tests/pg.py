@@ -272,3 +272,165 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.1, what: str = 
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+# --- a project whose source can fail, flake, crawl or be killed ------------------------------
+
+NUMBERS_ROWS = 100
+
+NUMBERS_YML = """\
+project:
+  name: numbers_project
+
+sources:
+  numbers:
+    type: numbers.numbers
+    n_rows: 100
+  secured:
+    type: numbers.secured
+
+destinations:
+  warehouse:
+    type: postgres
+    credentials: "{env.NUMBERS_PG_DSN}"
+    # replace atomically: load into a staging dataset, swap in one transaction (dlt's default
+    # truncate-and-insert empties the table first, visible to readers until the load ends)
+    replace_strategy: insert-from-staging
+  unreachable:
+    type: postgres
+    credentials: "postgresql://loader:s3cr3t-pw@127.0.0.1:1/nowhere"
+
+pipelines:
+  numbers_pipeline:
+    source: numbers
+    destination: warehouse
+    dataset_name: numbers_data
+    run_config:
+      retry_policy: {type: fixed, max_attempts: 3}
+      retry_pipeline_steps: [extract]
+  secured_pipeline:
+    source: secured
+    destination: warehouse
+    dataset_name: secured_data
+    run_config:
+      retry_policy: {type: fixed, max_attempts: 3}
+      retry_pipeline_steps: [extract, load]
+  copy_pipeline:
+    source: numbers
+    destination: warehouse
+    dataset_name: numbers_copy
+  unreachable_pipeline:
+    source: numbers
+    destination: unreachable
+    dataset_name: unreachable_data
+    run_config:
+      retry_policy: {type: fixed, max_attempts: 3}
+      retry_pipeline_steps: [extract]
+
+profiles:
+  other:
+    pipelines:
+      numbers_pipeline:
+        dataset_name: numbers_other
+  patient:
+    pipelines:
+      numbers_pipeline:
+        run_config:
+          lock_timeout: 120
+"""
+
+NUMBERS_SOURCE = '''\
+"""Numbered rows. Env/config knobs (sources.numbers.<name>): fail_after (raise once that many
+rows were yielded), transient_failures (the first N attempts fail; attempts counted in
+counter_file), sleep (seconds between batches), marker_file (written when extraction starts),
+tag (a value written into every row)."""
+
+import os
+import time
+
+import dlt
+
+
+def bump(path):
+    n = int(open(path).read() or 0) if os.path.exists(path) else 0
+    with open(path, "w") as f:
+        f.write(str(n + 1))
+    return n + 1
+
+
+@dlt.source
+def numbers(
+    n_rows: int = dlt.config.value,
+    batch: int = 10,
+    fail_after: int = -1,
+    transient_failures: int = 0,
+    counter_file: str = "",
+    sleep: float = 0.0,
+    marker_file: str = "",
+    tag: str = "v1",
+):
+    attempt = bump(counter_file) if counter_file else 1
+
+    @dlt.resource(primary_key="id", write_disposition="replace")
+    def rows():
+        if marker_file:
+            with open(marker_file, "a") as f:
+                f.write(f"{os.getpid()}\\n")
+        for start in range(0, n_rows, batch):
+            if attempt <= transient_failures:
+                raise ConnectionError(f"numbers source: connection reset (attempt {attempt})")
+            if 0 <= fail_after <= start:
+                raise RuntimeError(f"numbers source: upstream API broke after {start} rows")
+            if sleep:
+                time.sleep(sleep)
+            yield [{"id": i, "tag": tag} for i in range(start, min(start + batch, n_rows))]
+
+    @dlt.resource(primary_key="id", write_disposition="merge")
+    def events():
+        yield [{"id": i, "kind": "created", "tag": tag} for i in range(n_rows)]
+
+    return [rows, events]
+
+
+@dlt.source
+def secured(counter_file: str = ""):
+    """Needs a secret (sources.secured.token) that nobody configured."""
+    if counter_file:
+        bump(counter_file)
+
+    @dlt.resource
+    def private_rows(token: str = dlt.secrets.value):
+        yield [{"id": 1, "token_len": len(token)}]
+
+    return private_rows
+'''
+
+
+def make_numbers_project(root: Path) -> Path:
+    """The `numbers` project under `root` (its warehouse DSN comes from NUMBERS_PG_DSN)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dlt.yml").write_text(NUMBERS_YML, encoding="utf-8")
+    (root / "sources").mkdir(exist_ok=True)
+    (root / "sources" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "sources" / "numbers.py").write_text(NUMBERS_SOURCE, encoding="utf-8")
+    (root / ".dlt").mkdir(exist_ok=True)
+    (root / ".dlt" / "config.toml").write_text('[runtime]\nlog_level = "WARNING"\n')
+    return root
+
+
+RUN_PIPELINE_SCRIPT = """\
+import sys, time
+from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.project import load_project
+from dltplus_dagster.project.runner import Runner
+
+project_dir, profile, name = sys.argv[1:4]
+project = load_project(project_dir, profile)
+result = Runner(project, EntityFactory(project)).run_pipeline(name)
+print("RESULT", result)
+"""
+
+
+def runner_cmd(project_dir: Path, name: str, profile: str = "dev") -> list[str]:
+    """A process that runs pipeline `name` through the project Runner."""
+    return [sys.executable, "-c", RUN_PIPELINE_SCRIPT, str(project_dir), profile, name]
