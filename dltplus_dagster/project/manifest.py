@@ -135,6 +135,8 @@ class _Walker:
                         line=key_node.start_mark.line + 1,
                         key=format_path(path + (key,)),
                     )
+                # errors about an entry point at its key (a block value starts a line later)
+                self.locations.add(path + (key,), file, key_node.start_mark.line + 1)
                 result[key] = self.walk(value_node, path + (key,), file)
                 if i < n_merged:
                     merged.add(key)
