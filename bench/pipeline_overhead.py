@@ -1,0 +1,112 @@
+"""Benchmark 1: one pipeline run as a Dagster asset vs plain dlt vs dagster-dlt.
+
+Worker: `python -m bench.pipeline_overhead WORK_DIR ROWS KIND` prints the timings as JSON.
+All three variants load the same source (`sources/arrow_src.py` of a generated project) into
+a fresh DuckDB file with a fresh pipeline dir per repetition (write disposition replace). The
+time is measured in-process around the materialization call only (`dagster.materialize` of the
+already built assets; for plain dlt `dlt.pipeline(...)` + `.run(source)`). The data is built
+once, before the warm-up.
+"""
+
+import os
+import shutil
+import sys
+import uuid
+
+from dagster_dlt import DagsterDltResource, dlt_assets
+
+from bench.common import alternate, emit, quiet_logs, timed
+from bench.data import SOURCE_MODULE, write_project
+
+MANIFEST = """\
+project:
+  name: bench_pipeline
+destinations:
+  warehouse:
+    type: duckdb
+sources:
+  arrow_src:
+    type: arrow_src.arrow_source
+    with_args: {{rows: {rows}, kind: {kind}}}
+pipelines:
+  bench_pipeline:
+    source: arrow_src
+    destination: warehouse
+    dataset_name: bench_data
+"""
+
+
+def main(work: str, rows: int, kind: str) -> None:
+    quiet_logs()
+    project_dir = write_project(
+        os.path.join(work, f"project_{kind}"), MANIFEST.format(rows=rows, kind=kind),
+        {"arrow_src": SOURCE_MODULE},
+    )
+    sys.path.insert(0, project_dir)
+    import dlt
+    from dagster import materialize
+
+    from dltplus_dagster import build_definitions, current
+
+    defs = build_definitions(project_dir)
+    ours_assets = list(defs.assets or [])
+    ours_resources = dict(defs.resources or {})
+    duckdb_file = os.path.join(current.project(project_dir).local_dir, "warehouse.duckdb")
+
+    from sources.arrow_src import arrow_source, warm  # the project's own module
+
+    warm(rows, kind)
+    scratch = os.path.join(work, f"scratch_{kind}")
+
+    def fresh(path: str) -> str:
+        if os.path.exists(path):
+            os.remove(path)
+        return path
+
+    def ours() -> float:
+        fresh(duckdb_file)
+        result: list = []
+        t = timed(lambda: result.append(
+            materialize(ours_assets, resources=ours_resources, raise_on_error=True)))
+        assert result[0].success
+        return t
+
+    def plain() -> float:
+        pdir = os.path.join(scratch, uuid.uuid4().hex)
+        db = fresh(os.path.join(scratch, "plain.duckdb"))
+
+        def run() -> None:
+            p = dlt.pipeline(pipeline_name="bench_plain", destination=dlt.destinations.duckdb(db),
+                             dataset_name="bench_data", pipelines_dir=pdir)
+            p.run(arrow_source(rows=rows, kind=kind))
+
+        t = timed(run)
+        shutil.rmtree(pdir, ignore_errors=True)
+        return t
+
+    def dagster_dlt() -> float:
+        pdir = os.path.join(scratch, uuid.uuid4().hex)
+        db = fresh(os.path.join(scratch, "dagster_dlt.duckdb"))
+        pipeline = dlt.pipeline(pipeline_name="bench_dagster_dlt",
+                                destination=dlt.destinations.duckdb(db),
+                                dataset_name="bench_data", pipelines_dir=pdir)
+
+        @dlt_assets(dlt_source=arrow_source(rows=rows, kind=kind), dlt_pipeline=pipeline,
+                    name="bench_dagster_dlt")
+        def assets(context, dlt: DagsterDltResource):
+            yield from dlt.run(context=context)
+
+        result: list = []
+        t = timed(lambda: result.append(
+            materialize([assets], resources={"dlt": DagsterDltResource()}, raise_on_error=True)))
+        assert result[0].success
+        shutil.rmtree(pdir, ignore_errors=True)
+        return t
+
+    os.makedirs(scratch, exist_ok=True)
+    times = alternate({"ours": ours, "plain_dlt": plain, "dagster_dlt": dagster_dlt})
+    emit(times)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
