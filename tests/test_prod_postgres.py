@@ -131,6 +131,11 @@ def test_dagster_postgres_instance_multiprocess(
     )
     assert pg_db.counts("shop_raw", RAW) == SHOP_ROWS
     assert pg_db.counts("shop_reports", ["customer_totals"]) == REPORT_ROWS
+    # each step worked in a dir of its own (`runs/<run id>/<pipeline>`, removed on success),
+    # never in the profile's shared pipelines dir
+    data_dir = project_dir / "_data" / "prod"
+    assert not (data_dir / "pipelines").exists()
+    assert not [p for p in (data_dir / "runs").rglob("*") if p.is_file()]
 
     # run storage and event log storage are the PostgreSQL database
     rows = storage.query("SELECT run_id, status, pipeline_name FROM runs")
