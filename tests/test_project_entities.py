@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dlt
@@ -519,6 +521,34 @@ def test_plain_dlt_pipeline_with_declared_destination_name(
     assert os.path.isfile(os.path.join(project.local_dir, "wh.duckdb"))
     # the catalog reads the same file
     assert current.catalog().dataset("raw").row_counts()["plain_rows"] == 2
+
+
+def test_plain_dlt_in_a_fresh_project_folder(tmp_path: Path) -> None:
+    """Without any `current` call (the dlt plugin gives the context) in a new process."""
+    root = make_project(
+        tmp_path,
+        "sources:\n  items: {n_items: 3}\ndestinations:\n  wh: {type: duckdb}\n",
+    )
+    code = (
+        "import dlt\n"
+        "assert dlt.config['sources.items.n_items'] == 3\n"
+        "p = dlt.pipeline('plain', destination='wh', dataset_name='raw')\n"
+        "p.run([{'id': 1}], table_name='t')\n"
+        "print(p.pipelines_dir)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DLT_PROJECT_DIR", "WORKSPACE__PROFILE")}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == str(root / "_data" / "dev" / "pipelines")
+    assert (root / "_data" / "dev" / "local" / "wh.duckdb").is_file()
 
 
 # --- current.project() ----------------------------------------------------------------------

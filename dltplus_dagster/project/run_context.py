@@ -74,6 +74,11 @@ class ProjectRunContext(RunContext, ProfilesRunContext):
     def __init__(self, project: Project) -> None:
         super().__init__(project.project_dir)
         self.project = project
+        # dlt (e.g. a local duckdb file) expects these to exist, also when the context comes
+        # from the dlt plugin rather than from `activate()`
+        for path in (project.data_dir, project.local_dir):
+            with contextlib.suppress(OSError):
+                os.makedirs(path, exist_ok=True)
 
     @property
     def name(self) -> str:
