@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from dagster import (
+    AssetIn,
     AssetKey,
     AssetsDefinition,
     DagsterInstance,
@@ -28,7 +30,8 @@ from dagster_support import (
     md_value,
 )
 
-from dltplus_dagster import DltProjectResource, build_definitions, current
+from dltplus_dagster import DltProjectResource, DltProjectTranslator, build_definitions, current
+from dltplus_dagster.dagster.translator import TableAssetData
 from dltplus_dagster.project.errors import ProjectNotFound
 
 K = AssetKey
@@ -352,3 +355,51 @@ def test_current_in_a_step_is_the_runs_project_and_profile(
     # outside of a run nothing leaked: there is no project in the working dir
     with pytest.raises(ProjectNotFound):
         current.project()
+
+
+# --- a custom translator -----------------------------------------------------------------
+
+
+class FlatKeys(DltProjectTranslator):
+    """One-part keys, one group per dataset, a tag: all in one place."""
+
+    def get_asset_key(self, data: TableAssetData) -> AssetKey:
+        return AssetKey([f"{data.dataset}__{data.table}"])
+
+    def get_group_name(self, data: TableAssetData) -> str | None:
+        return f"ds_{data.dataset}"
+
+    def get_tags(self, data: TableAssetData) -> dict[str, str]:
+        return {"layer": data.kind}
+
+
+def test_custom_translator_keys_groups_lineage_and_inputs(
+    shop_project: Path, instance: DagsterInstance
+) -> None:
+    seen: dict[str, Any] = {}
+
+    @asset(ins={"orders": AssetIn(key=K("shop_raw__orders"))})
+    def order_count(orders: pd.DataFrame) -> None:
+        seen["orders"] = orders
+
+    defs = build_definitions(str(shop_project), PROFILE, FlatKeys(), assets=[order_count])
+    graph = defs.resolve_asset_graph()
+    flat = {K(f"{k.path[0]}__{k.path[1]}") for k in EXAMPLE_KEYS}
+    assert set(graph.get_all_asset_keys()) == flat | {K("order_count")}
+    assert set(graph.materializable_asset_keys) == flat | {K("order_count")}  # no stubs
+    assert graph.get(K("shop_raw__orders")).group_name == "ds_shop_raw"
+    assert graph.get(K("shop_reports__customer_totals")).group_name == "ds_shop_reports"
+    assert graph.get(K("shop_raw__orders")).tags["layer"] == "pipeline"
+    # lineage follows the translator's keys
+    assert set(graph.get(K("shop_reports__customer_totals")).parent_keys) == {
+        K("shop_raw__customers"), K("shop_raw__orders")
+    }
+    daily = defs.resolve_job_def("daily_refresh")
+    assert set(daily.asset_layer.selected_asset_keys) == flat
+
+    # a pipeline table under a translated key still loads through dlt_dataset_io
+    result = run_assets(defs, instance, [K("shop_raw__orders"), K("order_count")])
+    assert result.success
+    assert len(seen["orders"]) == 40
+    md = materializations(result)[K("shop_raw__orders")]
+    assert md_value(md, "dagster/table_name") == "warehouse.shop_raw.orders"

@@ -85,7 +85,10 @@ def build_project_assets(
     finally:
         state.save()
     for name in project.transformations:
-        assets_def = transformation_assets(project, entities, name, translator)
+        # deps name tables `<dataset>/<table>`; the translator may have keyed them otherwise
+        assets_def = transformation_assets(
+            project, entities, name, translator, _keys_by_table(result.assets)
+        )
         result.assets.append(assets_def)
         result.keys_by_transformation[name] = list(assets_def.keys)
         produced.update(assets_def.keys)
@@ -101,6 +104,17 @@ def build_project_assets(
         }
     )
     return result
+
+
+def _keys_by_table(assets: Sequence[AssetsDefinition]) -> Dict[tuple[str, str], AssetKey]:
+    """(dataset, table) -> asset key of the tables already built (keys are the translator's)."""
+    keys: Dict[tuple[str, str], AssetKey] = {}
+    for assets_def in assets:
+        for key, spec in assets_def.specs_by_key.items():
+            md = spec.metadata or {}
+            if "dlt/dataset" in md and "dlt/table" in md:
+                keys[(str(md["dlt/dataset"]), str(md["dlt/table"]))] = key
+    return keys
 
 
 def _tags(project: Project, entities: EntityFactory, destination: str) -> Dict[str, str]:
@@ -221,7 +235,11 @@ def _selected_checks(
 
 
 def transformation_assets(
-    project: Project, entities: EntityFactory, name: str, translator: DltProjectTranslator
+    project: Project,
+    entities: EntityFactory,
+    name: str,
+    translator: DltProjectTranslator,
+    keys_by_table: Optional[Dict[tuple[str, str], AssetKey]] = None,
 ) -> AssetsDefinition:
     """A multi-asset over a transformation's output tables, depending on the tables it reads."""
     entity = entities.get_transformation(name)
@@ -229,11 +247,25 @@ def transformation_assets(
     out_dests = entities.dataset_destinations(output)
     destination = out_dests[0] if out_dests else ""
     prefix = list(project.dagster.asset_key_prefix)
+    known = keys_by_table or {}
+
+    def dep_key(ds: str, table: str) -> AssetKey:
+        if (ds, table) in known:
+            return known[(ds, table)]
+        return translator.get_asset_key(TableAssetData(
+            kind="external", entity=ds, dataset=ds, table=table, destination="",
+            destination_type="", key_prefix=prefix,
+        ))
+
     if entity.depends_on is not None:
-        deps = [AssetKey([*prefix, *d.split("/")]) for d in entity.depends_on]
+        deps = []
+        for d in entity.depends_on:
+            ds, _, table = d.partition("/")
+            deps.append(dep_key(ds, table) if table and "/" not in table
+                        else AssetKey([*prefix, *d.split("/")]))
     else:
         deps = [
-            AssetKey([*prefix, ds, t])
+            dep_key(ds, t)
             for ds in entity.inputs
             for t in (project.datasets[ds].tables if ds in project.datasets else {})
         ]

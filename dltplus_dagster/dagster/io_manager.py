@@ -96,9 +96,12 @@ class DltDatasetIOManager(ConfigurableIOManager):
         key = context.asset_key
         upstream_md = (context.upstream_output.definition_metadata if context.upstream_output
                        else None) or {}
-        table = normalize_table_name(str(upstream_md.get("table_name") or key.path[-1]))
-        dataset = str(upstream_md.get("dataset") or (key.path[-2] if len(key.path) > 1 else
-                                                     self.dataset))
+        # project assets carry dlt/dataset and dlt/table: their keys may be the translator's
+        table = normalize_table_name(
+            str(upstream_md.get("table_name") or upstream_md.get("dlt/table") or key.path[-1])
+        )
+        dataset = str(upstream_md.get("dataset") or upstream_md.get("dlt/dataset") or (
+            key.path[-2] if len(key.path) > 1 else self.dataset))
         ds = self._dataset(dataset)
         columns: Optional[Sequence[str]] = (context.definition_metadata or {}).get("columns")
         rel = ds.table(table)
