@@ -403,3 +403,57 @@ def test_custom_translator_keys_groups_lineage_and_inputs(
     assert len(seen["orders"]) == 40
     md = materializations(result)[K("shop_raw__orders")]
     assert md_value(md, "dagster/table_name") == "warehouse.shop_raw.orders"
+
+
+# --- failures and profiles per run -------------------------------------------------------
+
+
+def test_failed_run_keeps_its_working_dir_and_no_secret(
+    shop_project: Path, instance: DagsterInstance
+) -> None:
+    source = shop_project / "sources" / "shop.py"
+    code = source.read_text(encoding="utf-8")
+    marker = '        """Orders with their amounts."""\n'
+    assert marker in code
+    source.write_text(
+        code.replace(marker, marker + '        raise RuntimeError("orders API is down")\n'),
+        encoding="utf-8",
+    )
+    defs = build_definitions(str(shop_project), PROFILE)
+    result = run_assets(defs, instance, [ORDERS], raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failures
+    messages = []
+    error = failures[0].event_specific_data.error
+    while error is not None:
+        messages.append(error.message + "".join(error.stack))
+        error = error.cause
+    assert "orders API is down" in "\n".join(messages)
+    assert SECRET not in "\n".join(messages)
+    assert SECRET not in all_event_text(instance, result.run_id)
+    # kept for inspection
+    assert (shop_project / "_data" / PROFILE / "runs" / result.run_id / "shop_pipeline").is_dir()
+    assert not (shop_project / "_data" / PROFILE / "pipelines" / "shop_pipeline").exists()
+
+
+def test_the_runs_profile_decides_where_data_goes(
+    shop_project: Path, instance: DagsterInstance
+) -> None:
+    defs = build_definitions(str(shop_project), "dev")  # the code location's profile
+    result = run_assets(
+        defs,
+        instance,
+        [ORDERS],
+        run_config={
+            "resources": {
+                "dlt_project": {"config": {"project_dir": str(shop_project), "profile": PROFILE}}
+            }
+        },
+    )
+    assert result.success
+    md = materializations(result)[ORDERS]
+    assert md_value(md, "dlt/profile") == PROFILE
+    assert md_value(md, "dagster/row_count") == 40  # the tests profile's n_orders
+    assert "shop_raw.orders" in duckdb_tables(shop_project, PROFILE)
+    assert not (shop_project / "_data" / "dev" / "local" / "warehouse.duckdb").exists()

@@ -302,3 +302,27 @@ def test_table_name_with_sql_is_normalized(shop_project: Path, instance: Dagster
     assert sorted(seen["frame"]["v"]) == [1, 2]
     md = materialized(result)[key]
     assert md_value(md, "dagster/table_name") == "warehouse.shop_reports.x_drop_table_customers"
+
+
+def test_append_disposition_and_list_of_dicts(shop_project: Path, instance: DagsterInstance) -> None:
+    key = K(["shop_reports", "events"])
+
+    @asset(key=key, io_manager_key="events_io")
+    def events() -> list:
+        return [{"id": 1, "kind": "a"}, {"id": 2, "kind": "b"}]
+
+    defs = build_definitions(
+        str(shop_project),
+        PROFILE,
+        assets=[events],
+        resources={
+            "events_io": DltDatasetIOManager(dataset="shop_reports", write_disposition="append")
+        },
+    )
+    for _ in range(2):
+        result = run(defs, instance, [key])
+        assert result.success, failure_text(result)
+        assert md_value(materialized(result)[key], "dlt/write_disposition") == "append"
+    assert rows(shop_project, "SELECT id, COUNT(*) FROM shop_reports.events GROUP BY id ORDER BY id") == [
+        (1, 2), (2, 2)
+    ]
