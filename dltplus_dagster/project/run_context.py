@@ -31,6 +31,7 @@ from dlt.common.configuration.specs.pluggable_run_context import (
 )
 from dlt.common.runtime.run_context import RunContext
 
+from dltplus_dagster.project.errors import ProjectNotFound
 from dltplus_dagster.project.profiles import select_profile
 from dltplus_dagster.project.project import Project, find_project_dir, load_project
 
@@ -210,7 +211,12 @@ def active_project(project_dir: str | None = None, profile: str | None = None) -
         elif p is not None and _explicit_profile:
             root = p.project_dir
         else:
-            root = find_project_dir()
+            try:
+                root = find_project_dir()
+            except ProjectNotFound:
+                if p is None:
+                    raise
+                root = p.project_dir  # the project chosen earlier in this process
         same_dir = p is not None and p.project_dir == root
         want = profile or (_explicit_profile if same_dir else None)
         if same_dir and not p.is_stale():
