@@ -34,6 +34,7 @@ PG_ENV = "DLTPLUS_TEST_PG"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_ENV = "DLTPLUS_TEST_REDIS"
 DEFAULT_REDIS = "redis://127.0.0.1:6379"
+DSN_PASSWORD = "dltplus-test-pw"  # dlt requires one; a trust-auth server ignores it
 
 START_HINT = (
     "start it with `bash tests/services/ensure_services.sh` (or "
@@ -114,7 +115,7 @@ class PgDatabase:
 
     @property
     def dsn(self) -> str:
-        return with_database(self.server.url, self.name, password="trust")
+        return with_database(self.server.url, self.name, password=DSN_PASSWORD)
 
     @property
     def url(self) -> str:

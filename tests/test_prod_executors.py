@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 from pg import (  # noqa: F401 - fixtures
     NUMBERS_ROWS,
     REPO,
@@ -183,11 +183,12 @@ def _env(db: PgDatabase, **extra: str) -> dict[str, str]:
 
 
 def _slow(project: Path, name: str, env: dict[str, str], marker: Path,
-          profile: str = "dev") -> subprocess.Popen:
-    """A runner process whose source takes ~2 s and writes `marker` when it starts."""
+          profile: str = "dev", sleep: float = 0.2) -> subprocess.Popen:
+    """A runner process whose source takes 10 * `sleep` s and writes `marker` when it starts."""
     return subprocess.Popen(
         runner_cmd(project, name, profile),
-        env={**env, "SOURCES__NUMBERS__SLEEP": "0.2", "SOURCES__NUMBERS__MARKER_FILE": str(marker)},
+        env={**env, "SOURCES__NUMBERS__SLEEP": str(sleep),
+             "SOURCES__NUMBERS__MARKER_FILE": str(marker)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -211,17 +212,30 @@ def test_same_pipeline_twice_at_once_is_refused(
 ) -> None:
     env = _env(pg_db)
     marker = tmp_path / "first_started"
-    first = _slow(numbers, "numbers_pipeline", env, marker)
+    first = _slow(numbers, "numbers_pipeline", env, marker, sleep=0.8)
     try:
         wait_for(marker.exists, 60, what="the first run to start extracting")
-        second = subprocess.run(runner_cmd(numbers, "numbers_pipeline"), env=env,
-                                capture_output=True, text=True, timeout=120, check=False)
+        # the runner in a second process, and the CLI in a third, both at once
+        second = subprocess.Popen(runner_cmd(numbers, "numbers_pipeline"), env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cli = subprocess.Popen(
+            [os.path.join(VENV_BIN, "dltplus"), "--project", str(numbers), "pipeline",
+             "numbers_pipeline", "run"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        second_code, _, second_err = _finish(second)
+        cli_code, _, cli_err = _finish(cli)
+        assert first.poll() is None, "the first run ended before the others tried"
     finally:
         code, out, err = _finish(first)
-    assert second.returncode != 0
-    assert "PipelineLocked" in second.stderr
-    assert "pipeline 'numbers_pipeline' (profile dev) is already running" in second.stderr
-    assert "lock_timeout" in second.stderr  # says how to wait instead
+    assert second_code != 0
+    assert "PipelineLocked" in second_err
+    assert "pipeline 'numbers_pipeline' (profile dev) is already running" in second_err
+    assert "lock_timeout" in second_err  # says how to wait instead
+    # the CLI says the same in one line, no traceback
+    assert cli_code == 1
+    assert "is already running in another process" in cli_err
+    assert "Traceback" not in cli_err
     assert code == 0, err[-3000:]
     assert "RESULT numbers_pipeline: loaded" in out
     assert _counts(pg_db, "numbers_data") == {"rows": NUMBERS_ROWS, "events": NUMBERS_ROWS}
@@ -318,3 +332,39 @@ def test_two_profiles_in_parallel_never_share_data_dirs(
     for profile, dataset in (("dev", "numbers_data"), ("other", "numbers_other")):
         ids = {r[0] for r in pg_db.query(f'SELECT load_id FROM "{dataset}"._dlt_loads')}
         assert ids == loaded[profile]
+
+
+def test_dagster_run_of_a_running_pipeline_fails_clearly(
+    numbers: Path, pg_db: PgDatabase, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """While another process runs a pipeline (its lock is held), a Dagster run of the same
+    pipeline and profile fails at once with PipelineLocked in its event log; the data stay."""
+    from dltplus_dagster import build_definitions
+    from dltplus_dagster.project.project import load_project
+    from dltplus_dagster.project.runner import pipeline_lock
+
+    monkeypatch.setenv("NUMBERS_PG_DSN", pg_db.dsn)
+    defs = build_definitions(str(numbers), profile="dev")
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = [AssetKey(["numbers_data", "rows"]), AssetKey(["numbers_data", "events"])]
+    project = load_project(str(numbers), "dev")
+    # flock locks belong to an open file: a second open in this process conflicts like
+    # another process would
+    with pipeline_lock(project, "numbers_pipeline"), DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance, asset_selection=keys,
+                                        raise_on_error=False)
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    chain = []
+    while error is not None:
+        chain.append((error.cls_name, error.message))
+        error = error.cause or error.context
+    assert ("PipelineLocked" in [c for c, _ in chain]), chain
+    assert any("pipeline 'numbers_pipeline' (profile dev) is already running" in m
+               for _, m in chain)
+    assert "numbers_data" not in {r[0] for r in pg_db.query(
+        "SELECT schema_name FROM information_schema.schemata")}
+
+    with DagsterInstance.ephemeral() as instance:  # the lock is free again
+        assert job.execute_in_process(instance=instance, asset_selection=keys).success
+    assert _counts(pg_db, "numbers_data") == {"rows": NUMBERS_ROWS, "events": NUMBERS_ROWS}

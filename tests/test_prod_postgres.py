@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from pg import (  # noqa: F401 - fixtures
+    DSN_PASSWORD,
     REPO,
     REPORT_ROWS,
     SHOP_ROWS,
@@ -101,7 +102,7 @@ def test_prod_profile_dagster_materialize(prod_project: Path, pg_db: PgDatabase)
         assert mats[f"shop_raw/{table}"]["dagster/table_name"].value == f"{pg_db.name}.shop_raw.{table}"
     assert mats["shop_reports/customer_totals"]["dagster/row_count"].value == 50
     for meta in mats.values():
-        assert "trust" not in str(dict(meta))  # the password of the DSN
+        assert DSN_PASSWORD not in str(dict(meta))
     assert pg_db.counts("shop_raw", RAW) == SHOP_ROWS
     assert pg_db.counts("shop_reports", ["customer_totals"]) == REPORT_ROWS
     # per-run working dirs are removed after success
