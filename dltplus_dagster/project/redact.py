@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 REDACTED = "***"
@@ -47,3 +47,89 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for s in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(s, REDACTED)
     return text
+
+
+def _toml_strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _toml_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _toml_strings(v)
+
+
+def _secret_key_strings(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from (_toml_strings(v) if is_secret_key(k) else _secret_key_strings(v))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _secret_key_strings(v)
+
+
+def secret_values(
+    settings_dir: str,
+    profile: str,
+    manifest: Any = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Values that must never be shown for a project: every string of `.dlt/secrets.toml` and
+    `.dlt/<profile>.secrets.toml`, values of secret-named keys of the (resolved) manifest, and
+    env vars that set secret-named dlt config (`SOURCES__SHOP__API_KEY`, `...__PASSWORD`)."""
+    import os
+    import tomllib
+
+    values: list[str] = []
+    for file_name in ("secrets.toml", f"{profile}.secrets.toml"):
+        try:
+            with open(os.path.join(settings_dir, file_name), "rb") as f:
+                values.extend(_toml_strings(tomllib.load(f)))
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    values.extend(_secret_key_strings(manifest))
+    for name, value in (os.environ if environ is None else environ).items():
+        if "__" in name and is_secret_key(name.rsplit("__", 1)[-1]):
+            values.append(value)
+    return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+
+
+class RedactedError(Exception):
+    """Stands in for an error whose message (or a cause's) held a secret: the same chain of
+    messages and stack frames, with the secrets masked. The original is not kept."""
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    e: BaseException | None = error
+    while e is not None and all(e is not c for c in chain):
+        chain.append(e)
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    return chain
+
+
+def _text(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the real error
+        return f"<{type(error).__name__}: message not available>"
+
+
+def redact_exception(error: BaseException, secrets: Iterable[str]) -> BaseException | None:
+    """A `RedactedError` chain standing in for `error` when a message of its chain shows a secret
+    (a known value or a URL password); None when nothing needs masking."""
+    secrets = list(secrets)
+    chain = _chain(error)
+    texts = [_text(e) for e in chain]
+    if all(scrub(t, secrets) == t for t in texts):
+        return None
+    redacted: BaseException | None = None
+    for e, text in reversed(list(zip(chain, texts))):
+        cls = type(e)
+        name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+        new = RedactedError(f"{name}: {scrub(text, secrets)}").with_traceback(e.__traceback__)
+        new.__cause__ = redacted
+        new.__suppress_context__ = True
+        redacted = new
+    return redacted

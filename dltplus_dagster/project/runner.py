@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dltplus_dagster.project.errors import PipelineLocked, ProjectError
 from dltplus_dagster.project.model import RunConfig
 from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.redact import redact_exception, scrub, secret_values
 from dltplus_dagster.project.run_context import activate
 
 if TYPE_CHECKING:
@@ -80,8 +81,41 @@ class Runner:
         `limit` caps extracted pages/items per resource; `resources` selects resources;
         `write_disposition` and `refresh` go to `pipeline.run()`; `pipelines_dir` gives the run
         a working dir of its own (Dagster does this per run); `source_args` are extra source
-        arguments (e.g. a partition's date range).
+        arguments (e.g. a partition's date range). An error whose message shows a secret of the
+        project (a source's `401 ... ?api_key=...`) is replaced by a `RedactedError` chain.
         """
+        return self._redacting(
+            lambda: self._run_pipeline(
+                name, limit, resources, write_disposition, refresh, pipelines_dir, source_args,
+                **run_options,
+            )
+        )
+
+    def secrets(self) -> list[str]:
+        """The project's secret values (TOML secrets, secret-named manifest keys, env vars)."""
+        p = self.project
+        return secret_values(p.settings_dir, p.current_profile, p.resolved)
+
+    def _redacting(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except Exception as e:
+            redacted = redact_exception(e, self.secrets())
+            if redacted is None:
+                raise
+        raise redacted  # outside the handler: the original (with the secret) is not chained
+
+    def _run_pipeline(
+        self,
+        name: str,
+        limit: int | None,
+        resources: Sequence[str] | None,
+        write_disposition: str | None,
+        refresh: str | None,
+        pipelines_dir: str | None,
+        source_args: dict[str, Any] | None,
+        **run_options: Any,
+    ) -> RunResult:
         entity = self.entities.get_pipeline_entity(name)
         if not entity.source:
             raise self.project.error_at(("pipelines", name), "source is not defined for this pipeline")
@@ -129,7 +163,7 @@ class Runner:
                     pipeline.load()
                 return pipeline.run(make_source(), **kwargs)
 
-            info, attempts = run_with_retries(attempt, rc, name)
+            info, attempts = run_with_retries(attempt, rc, name, self.secrets())
         return _result(pipeline, entity.destination, self.entities, info, attempts, started)
 
     def _dataset_contract(self, dataset_name: str | None) -> Any:
@@ -141,10 +175,12 @@ class Runner:
         """Run transformation `name`; returns rows written (and load ids) per output table."""
         from dltplus_dagster.project.transformations import run_transformation
 
-        return run_transformation(self.project, self.entities, name)
+        return self._redacting(lambda: run_transformation(self.project, self.entities, name))
 
 
-def run_with_retries(fn: Any, rc: RunConfig, name: str) -> tuple[Any, int]:
+def run_with_retries(
+    fn: Any, rc: RunConfig, name: str, secrets: Sequence[str] = ()
+) -> tuple[Any, int]:
     """Call `fn` under the pipeline's retry policy; terminal errors are never retried."""
     from tenacity import (
         Retrying,
@@ -169,7 +205,7 @@ def run_with_retries(fn: Any, rc: RunConfig, name: str) -> tuple[Any, int]:
             name,
             state.attempt_number,
             type(state.outcome.exception()).__name__,
-            state.outcome.exception(),
+            scrub(str(state.outcome.exception()), secrets),
         )
 
     for attempt in Retrying(
