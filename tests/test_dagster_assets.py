@@ -173,11 +173,16 @@ def test_materialize_all_metadata_twice_no_secret(
     defs = build_definitions(str(shop_project), PROFILE)
     data_dir = shop_project / "_data" / PROFILE
 
+    versions: list[dict[AssetKey, Any]] = []
     for attempt in (1, 2):  # the second run in the same process must work as well
         result = run_assets(defs, instance)
         assert result.success, attempt
         mats = materializations(result)
         assert set(mats) == EXAMPLE_KEYS
+        versions.append(
+            {k: (md_value(md, "dlt/schema_version"), md_value(md, "dlt/schema_hash"))
+             for k, md in mats.items()}
+        )
         for key, md in mats.items():
             dataset, table = key.path
             assert md_value(md, "dagster/row_count") == count_rows(shop_project, dataset, table)
@@ -212,6 +217,8 @@ def test_materialize_all_metadata_twice_no_secret(
         assert not (pipelines_dir / "shop_pipeline").exists()
         assert not (pipelines_dir / "stores_pipeline").exists()
 
+    # reading metadata changed no schema: the same data left the same schema versions
+    assert versions[0] == versions[1]
     # merge on primary keys: the second run did not duplicate rows
     assert count_rows(shop_project, "shop_raw", "orders") == 40
 

@@ -123,7 +123,8 @@ def test_frame_written_then_read_as_pandas_arrow_and_selected_columns(
     )
     assert result.success
 
-    assert rows(shop_project, "SELECT city, customers FROM shop_reports.city_stats ORDER BY city") == [
+    sql = "SELECT city, customers FROM shop_reports.city_stats ORDER BY city"
+    assert rows(shop_project, sql) == [
         ("Berlin", 4), ("Lisbon", 3), ("Oslo", 3)
     ]
     md = materialized(result)[stats_key]
@@ -304,7 +305,9 @@ def test_table_name_with_sql_is_normalized(shop_project: Path, instance: Dagster
     assert md_value(md, "dagster/table_name") == "warehouse.shop_reports.x_drop_table_customers"
 
 
-def test_append_disposition_and_list_of_dicts(shop_project: Path, instance: DagsterInstance) -> None:
+def test_append_disposition_and_list_of_dicts(
+    shop_project: Path, instance: DagsterInstance
+) -> None:
     key = K(["shop_reports", "events"])
 
     @asset(key=key, io_manager_key="events_io")
@@ -323,6 +326,7 @@ def test_append_disposition_and_list_of_dicts(shop_project: Path, instance: Dags
         result = run(defs, instance, [key])
         assert result.success, failure_text(result)
         assert md_value(materialized(result)[key], "dlt/write_disposition") == "append"
-    assert rows(shop_project, "SELECT id, COUNT(*) FROM shop_reports.events GROUP BY id ORDER BY id") == [
+    sql = "SELECT id, COUNT(*) FROM shop_reports.events GROUP BY id ORDER BY id"
+    assert rows(shop_project, sql) == [
         (1, 2), (2, 2)
     ]
