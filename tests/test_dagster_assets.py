@@ -464,3 +464,15 @@ def test_the_runs_profile_decides_where_data_goes(
     assert md_value(md, "dagster/row_count") == 40  # the tests profile's n_orders
     assert "shop_raw.orders" in duckdb_tables(shop_project, PROFILE)
     assert not (shop_project / "_data" / "dev" / "local" / "warehouse.duckdb").exists()
+
+
+def test_definitions_load_from_cached_table_lists(shop_project: Path) -> None:
+    first = build_definitions(str(shop_project), PROFILE)
+    assert (shop_project / ".dlt" / ".dltplus_state.json").is_file()
+    # without the secret the source function would raise: a cached load never calls it
+    (shop_project / ".dlt" / "secrets.toml").unlink()
+    second = build_definitions(str(shop_project), PROFILE)
+    assert set(second.resolve_asset_graph().get_all_asset_keys()) == set(
+        first.resolve_asset_graph().get_all_asset_keys()
+    )
+    assert not duckdb_tables(shop_project)
