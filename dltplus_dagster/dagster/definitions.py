@@ -15,7 +15,9 @@ from dltplus_dagster.dagster.io_manager import DltDatasetIOManager
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.schedules import build_jobs_and_schedules
 from dltplus_dagster.dagster.translator import DltProjectTranslator
+from dltplus_dagster.project.errors import ProjectInvalid
 from dltplus_dagster.project.project import find_project_dir, load_project
+from dltplus_dagster.project.validate import validate_project
 
 RESOURCE_KEY = "dlt_project"
 
@@ -48,6 +50,12 @@ def build_definitions(
     """
     root = project_dir or find_project_dir()
     project = load_project(root, profile)
+    # a broken reference fails the code location load with the located message of
+    # `dltplus project validate`, not with whatever dlt raises building the assets
+    problems = validate_project(project)
+    if problems:
+        where = f"project {project.name}, profile {project.current_profile}"
+        raise ProjectInvalid(problems, where)
     translator = translator or DltProjectTranslator()
     project_resource = DltProjectResource(project_dir=project.project_dir, profile=profile)
 

@@ -51,6 +51,19 @@ class ManifestError(ProjectError):
         return f"{where}: {self.message}"
 
 
+class ProjectInvalid(ProjectError):
+    """The references of a loaded project do not hold (see `validate.validate_project`)."""
+
+    def __init__(self, problems: Sequence[str], where: str) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            message = f"Found {len(self.problems)} problem(s) in {where}:\n{lines}"
+        super().__init__(message)
+
+
 class ProfileNotFound(ProjectError, KeyError):
     """The requested profile is neither declared nor implicit."""
 

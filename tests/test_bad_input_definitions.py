@@ -1,0 +1,221 @@
+"""Every broken manifest fails Dagster definitions and `dltplus project validate` clearly.
+
+For each file of `tests/bad_manifests/*.yml` (headers: see `tests/test_bad_manifests.py`;
+`# expect:` a substring of the error, `# key:` the key path or `none`, `# line:`, `# file:`,
+`# profile:`, `# env:`), a fresh project gets the file as `dlt.yml` (with `includes/` next to
+it). Then
+
+- `dltplus_dagster.build_definitions(project_dir, profile)` raises one `ProjectError` whose
+  message names the file, the line (where YAML has one) and the key, and holds the expected
+  text: what the Dagster code location shows when it fails to load;
+- `dltplus project --project DIR [--profile P] validate` exits 1 with that same problem on
+  stderr, and no traceback.
+
+The CLI runs as the real console script, all manifests in parallel (each start imports dlt).
+Also: YAML is read safely, a `!!python/object/apply:os.system` tag runs nothing.
+
+    .venv/bin/pytest tests/test_bad_input_definitions.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dltplus_dagster.project.errors import ProjectError
+
+BAD_DIR = Path(__file__).parent / "bad_manifests"
+MANIFESTS = sorted(BAD_DIR.glob("*.yml"))
+DLTPLUS = Path(sys.executable).parent / "dltplus"
+_HEADER = re.compile(r"^#\s*(expect|key|line|file|profile|env):\s?(.*)$")
+_ENV_REF = re.compile(r"\{env\.([A-Za-z0-9_]+)\}")
+
+
+def headers_of(path: Path) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _HEADER.match(line)
+        if not m:
+            break
+        headers[m.group(1)] = m.group(2).strip()
+    return headers
+
+
+def env_changes(path: Path, headers: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Env vars to unset (every `{env.X}` of the manifest and includes) and to set (`# env:`)."""
+    texts = [path.read_text(encoding="utf-8")]
+    texts += [p.read_text(encoding="utf-8") for p in (BAD_DIR / "includes").rglob("*.yml")]
+    unset = sorted({name for text in texts for name in _ENV_REF.findall(text)})
+    set_: dict[str, str] = {}
+    if headers.get("env", "none") != "none":
+        for pair in headers["env"].split(","):
+            name, _, value = pair.strip().partition("=")
+            set_[name] = value
+    return unset, set_
+
+
+@dataclass
+class Case:
+    manifest: Path
+    headers: dict[str, str]
+    project_dir: Path
+    unset: list[str]
+    set_env: dict[str, str]
+    cli: subprocess.CompletedProcess[str] | None = None
+
+
+def make_project(root: Path, manifest: Path) -> Path:
+    root.mkdir(parents=True)
+    shutil.copy(manifest, root / "dlt.yml")
+    shutil.copytree(BAD_DIR / "includes", root / "includes")
+    return root
+
+
+def run_validate(case: Case) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in case.unset}
+    env.pop("WORKSPACE__PROFILE", None)
+    env.pop("DLT_PROJECT_DIR", None)
+    env.update(case.set_env)
+    profile = case.headers.get("profile")
+    cmd = [str(DLTPLUS), "project", "--project", str(case.project_dir)]
+    cmd += ["--profile", profile] if profile else []
+    return subprocess.run(
+        [*cmd, "validate"], capture_output=True, text=True, env=env, timeout=120, check=False,
+        cwd=case.project_dir.parent,
+    )
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
+    """A project per bad manifest, each already validated by the CLI (in parallel)."""
+    assert DLTPLUS.exists(), f"the `dltplus` console script is missing: {DLTPLUS}"
+    base = tmp_path_factory.mktemp("bad_input")
+    result: dict[str, Case] = {}
+    for manifest in MANIFESTS:
+        headers = headers_of(manifest)
+        unset, set_env = env_changes(manifest, headers)
+        # a project per consumer: the CLI run must not leave state the Dagster load would see
+        project_dir = make_project(base / manifest.stem / "cli" / "project", manifest)
+        result[manifest.stem] = Case(manifest, headers, project_dir, unset, set_env)
+    with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 2) * 2)) as pool:
+        for case, proc in zip(result.values(), pool.map(run_validate, result.values())):
+            case.cli = proc
+    return result
+
+
+_NAMES_FILE = re.compile(r"[\w.-]+\.ya?ml\b")
+
+
+def problems_of(message: str) -> list[str]:
+    """The problems of a message: a "Found N problem(s) in ...:" list, or the message itself."""
+    lines = message.strip().splitlines()
+    if not lines or not re.match(r"^Found \d+ problem\(s\)", lines[0]):
+        return [message.strip()]
+    problems: list[str] = []
+    for line in lines[1:]:
+        if line.startswith("  - "):
+            problems.append(line[4:])
+        elif problems:
+            problems[-1] += "\n" + line
+    return problems
+
+
+def check_message(message: str, headers: dict[str, str], where: str) -> None:
+    """Every problem names its file; one of them holds the expected text with `file:line` and
+    `: key:` (a manifest with two broken references may report both)."""
+    assert "Traceback" not in message, f"{where}: a traceback instead of a message:\n{message}"
+    problems = problems_of(message)
+    assert problems and all(_NAMES_FILE.search(p) for p in problems), (
+        f"{where}: a problem does not name its file:\n{message}"
+    )
+    expected_file = headers.get("file", "dlt.yml")
+    located = f"{expected_file}:{headers['line']}" if "line" in headers else expected_file
+    key = f": {headers['key']}:" if headers["key"] != "none" else ""
+    matching = [p for p in problems if headers["expect"] in p and located in p and key in p]
+    assert matching, (
+        f"{where}: no problem holds {headers['expect']!r} at {located}"
+        f"{' with key ' + headers['key'] if key else ''}:\n{message}"
+    )
+
+
+def test_the_corpus_is_there() -> None:
+    assert len(MANIFESTS) >= 30, f"expected the bad manifest corpus in {BAD_DIR}"
+    for path in MANIFESTS:
+        assert "expect" in headers_of(path), f"{path.name} has no '# expect:' header"
+
+
+@pytest.mark.parametrize("name", [p.stem for p in MANIFESTS])
+def test_build_definitions_fails_clearly(
+    name: str, cases: dict[str, Case], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dltplus_dagster import build_definitions
+
+    case = cases[name]
+    for var in case.unset:
+        monkeypatch.delenv(var, raising=False)
+    for var, value in case.set_env.items():
+        monkeypatch.setenv(var, value)
+    project_dir = make_project(tmp_path / "project", case.manifest)
+
+    with pytest.raises(Exception) as exc:  # the type is asserted below
+        build_definitions(str(project_dir), case.headers.get("profile"))
+    error = exc.value
+    message = str(error)
+    assert isinstance(error, ProjectError), (
+        f"build_definitions raised {type(error).__module__}.{type(error).__name__}, not a "
+        f"ProjectError: {message}"
+    )
+    check_message(message, case.headers, "build_definitions")
+
+
+@pytest.mark.parametrize("name", [p.stem for p in MANIFESTS])
+def test_cli_validate_fails_clearly(name: str, cases: dict[str, Case]) -> None:
+    case = cases[name]
+    proc = case.cli
+    assert proc is not None
+    where = f"`dltplus project validate` for {name}"
+    assert proc.returncode == 1, (
+        f"{where} exited {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    )
+    assert proc.stderr.strip(), f"{where}: nothing on stderr (stdout: {proc.stdout})"
+    check_message(proc.stderr, case.headers, where)
+
+
+def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
+    """Python object tags run nothing, at definitions load or in the CLI; the error says why."""
+    from dltplus_dagster import build_definitions
+
+    marker = tmp_path / "pwned"
+    project_dir = tmp_path / "project"
+    project_dir.mkdir()
+    (project_dir / "dlt.yml").write_text(
+        "sources:\n"
+        f"  evil: !!python/object/apply:os.system [\"touch {marker}\"]\n"
+        "pipelines:\n"
+        f"  p: {{source: evil, destination: !!python/object/apply:os.system [\"touch {marker}\"]}}\n"
+    )
+    with pytest.raises(ProjectError) as exc:
+        build_definitions(str(project_dir))
+    assert not marker.exists(), "loading dlt.yml ran os.system"
+    message = str(exc.value)
+    assert "dlt.yml:2: sources.evil:" in message, message
+    assert "python/object/apply:os.system" in message and "is not allowed" in message, message
+
+    proc = subprocess.run(
+        [str(DLTPLUS), "project", "--project", str(project_dir), "validate"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert not marker.exists(), "`dltplus project validate` ran os.system"
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "dlt.yml:2: sources.evil:" in proc.stderr and "is not allowed" in proc.stderr, (
+        proc.stderr
+    )
