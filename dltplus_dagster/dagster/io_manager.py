@@ -114,7 +114,13 @@ class DltDatasetIOManager(ConfigurableIOManager):
             rel = rel.select(*columns)
         if _wants_arrow(context):
             return rel.arrow()
-        return rel.df()
+        return _to_pandas(rel)
+
+
+def _to_pandas(rel: Any) -> Any:
+    """The relation as a DataFrame, fetched as Arrow: DuckDB's `fetch_df` is ~1.5x slower."""
+    table = rel.arrow()
+    return rel.df() if table is None else table.to_pandas()
 
 
 def _wants_arrow(context: InputContext) -> bool:

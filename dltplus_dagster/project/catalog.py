@@ -239,10 +239,26 @@ class Dataset:
             pipeline.config.restore_from_destination = False  # the schema is passed below
             with dlt.config.values(_frame_dlt_columns(pipeline.pipeline_name, schema, normalized)):
                 info = pipeline.run(resource, schema=schema, schema_contract=self.contract)
+            self._remember_schema(pipeline.default_schema)
+        except BaseException:
+            self._dlt = None  # the stored schemas may have changed anyway: re-read them
+            raise
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
-            self._dlt = None  # new tables or schema versions: re-read on next access
         return info
+
+    def _remember_schema(self, written: Any) -> None:
+        """After a save, cache the schema just stored instead of reading all schemas again."""
+        import dlt
+
+        if self._dlt is None:
+            return  # nothing cached: the next access reads every stored schema
+        others = [s for s in self._dlt.schemas if s.name != written.name]
+        self._dlt = dlt.dataset(
+            self.entities.get_destination(self.destination_name),
+            self.name,
+            schema=[written.clone(), *others],
+        )
 
     def _schema_for_write(self, table_name: str) -> Any:
         """The stored schema that holds the table, else the dataset's own schema (or a new one)."""
