@@ -289,6 +289,9 @@ sources:
     n_rows: 100
   secured:
     type: numbers.secured
+  twin:                       # the same source code under another name (dlt schema `twin`)
+    type: numbers.numbers
+    n_rows: 100
 
 destinations:
   warehouse:
@@ -320,6 +323,14 @@ pipelines:
     source: numbers
     destination: warehouse
     dataset_name: numbers_copy
+    run_config:
+      retry_policy: {type: fixed, max_attempts: 3}
+      retry_pipeline_steps: [load]
+  twin_pipeline:              # loads into numbers_data too, next to numbers_pipeline
+    source: twin
+    destination: warehouse
+    dataset_name: numbers_data
+    table_names: {rows: twin_rows, events: twin_events, audit: twin_audit}
   unreachable_pipeline:
     source: numbers
     destination: unreachable
@@ -390,7 +401,11 @@ def numbers(
     def events():
         yield [{"id": i, "kind": "created", "tag": tag} for i in range(n_rows)]
 
-    return [rows, events]
+    @dlt.resource(write_disposition="append")
+    def audit():
+        yield [{"id": i, "tag": tag} for i in range(n_rows)]
+
+    return [rows, events, audit]
 
 
 @dlt.source
@@ -425,13 +440,18 @@ from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.project import load_project
 from dltplus_dagster.project.runner import Runner
 
-project_dir, profile, name = sys.argv[1:4]
+project_dir, profile, name, start_at = sys.argv[1:5]
 project = load_project(project_dir, profile)
-result = Runner(project, EntityFactory(project)).run_pipeline(name)
+runner = Runner(project, EntityFactory(project))
+time.sleep(max(0.0, float(start_at) - time.time()))  # a common start time for racing runs
+result = runner.run_pipeline(name)
 print("RESULT", result)
 """
 
 
-def runner_cmd(project_dir: Path, name: str, profile: str = "dev") -> list[str]:
-    """A process that runs pipeline `name` through the project Runner."""
-    return [sys.executable, "-c", RUN_PIPELINE_SCRIPT, str(project_dir), profile, name]
+def runner_cmd(project_dir: Path, name: str, profile: str = "dev",
+               start_at: float = 0.0) -> list[str]:
+    """A process that runs pipeline `name` through the project Runner (not before the
+    `time.time()` value `start_at`, once the imports are done)."""
+    return [sys.executable, "-c", RUN_PIPELINE_SCRIPT, str(project_dir), profile, name,
+            str(start_at)]

@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -368,3 +369,28 @@ def test_dagster_run_of_a_running_pipeline_fails_clearly(
     with DagsterInstance.ephemeral() as instance:  # the lock is free again
         assert job.execute_in_process(instance=instance, asset_selection=keys).success
     assert _counts(pg_db, "numbers_data") == {"rows": NUMBERS_ROWS, "events": NUMBERS_ROWS}
+
+
+def test_two_pipelines_into_one_fresh_dataset_at_once(
+    numbers: Path, pg_db: PgDatabase  # noqa: F811
+) -> None:
+    """numbers_pipeline and twin_pipeline load into the same new dataset at the same moment
+    (as shop_pipeline and stores_pipeline do in daily_refresh): both create the dataset and
+    dlt's tables. The loser of that race retries its schema update (dlt: safe to retry)
+    instead of failing the run."""
+    env = _env(pg_db)
+    start_at = str(time.time() + 6)  # after both processes have imported dlt
+    procs = [
+        subprocess.Popen(runner_cmd(numbers, name)[:-1] + [start_at], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in ("numbers_pipeline", "twin_pipeline")
+    ]
+    results = [_finish(p) for p in procs]
+    for code, out, err in results:
+        assert code == 0, err[-3000:]
+    assert _counts(pg_db, "numbers_data") == {"rows": NUMBERS_ROWS, "events": NUMBERS_ROWS}
+    assert pg_db.counts("numbers_data", ["twin_rows", "twin_events", "twin_audit", "audit"]) == {
+        "twin_rows": NUMBERS_ROWS, "twin_events": NUMBERS_ROWS, "twin_audit": NUMBERS_ROWS,
+        "audit": NUMBERS_ROWS,
+    }
+    assert _loads(pg_db, "numbers_data") == 2

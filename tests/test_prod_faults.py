@@ -147,8 +147,11 @@ def test_source_error_with_fixed_working_dir_leaves_no_partial_data(
     monkeypatch.setenv("SOURCES__NUMBERS__TAG", "v3")
     monkeypatch.delenv("SOURCES__NUMBERS__FAIL_AFTER")
     result = runner(numbers).run_pipeline("numbers_pipeline")
-    assert result.row_counts == {"rows": NUMBERS_ROWS, "events": NUMBERS_ROWS}
+    assert result.row_counts == {"rows": NUMBERS_ROWS, "events": NUMBERS_ROWS,
+                                 "audit": NUMBERS_ROWS}
     assert tags(pg_db, "rows") == {"v3": NUMBERS_ROWS}
+    # the append table got the first run's rows and this run's, none of the broken run's
+    assert tags(pg_db, "audit") == {"v1": NUMBERS_ROWS, "v3": NUMBERS_ROWS}
     assert tags(pg_db, "events") == {"v3": NUMBERS_ROWS}
     assert not _pipeline(numbers).has_pending_data
 
@@ -188,6 +191,43 @@ def test_runner_reports_attempts(
     result = runner(numbers).run_pipeline("numbers_pipeline")
     assert result.attempts == 3
     assert "(3 attempt(s))" in str(result)
+
+
+def test_retried_load_does_not_extract_again(
+    numbers: Path, pg_db: PgDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """copy_pipeline retries `load`: when the connection drops as the load starts, the retry
+    loads the package this run already extracted. The source runs once and the append table
+    gets every row once (extracting again would load the data twice)."""
+    from dlt.pipeline.pipeline import Pipeline
+
+    real_load = Pipeline.load
+    loads = []
+
+    def load_dropping_first_connection(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        loads.append(self.pipeline_name)
+        if len(loads) == 1:
+            raise PipelineStepFailed(
+                self, "load", None,
+                ConnectionResetError("server closed the connection unexpectedly"), None,
+            )
+        return real_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "load", load_dropping_first_connection)
+    counter = tmp_path / "extractions"
+    monkeypatch.setenv("SOURCES__NUMBERS__COUNTER_FILE", str(counter))
+    result = runner(numbers).run_pipeline("copy_pipeline")
+    assert result.attempts == 2
+    assert len(loads) == 2
+    assert counter.read_text() == "1"  # the source ran once
+    assert pg_db.count("numbers_copy", "audit") == NUMBERS_ROWS
+    assert distinct_ids(pg_db, "audit", "numbers_copy") == NUMBERS_ROWS
+    assert tags(pg_db, "rows", "numbers_copy") == {"v1": NUMBERS_ROWS}
+    assert pg_db.query("SELECT count(*) FROM numbers_copy._dlt_loads")[0][0] == 1
+    # the result still says what the run loaded
+    assert result.row_counts == {"rows": NUMBERS_ROWS, "events": NUMBERS_ROWS,
+                                 "audit": NUMBERS_ROWS}
+    assert not _pipeline(numbers, "copy_pipeline").has_pending_data
 
 
 def test_missing_secret_is_terminal_and_not_retried(
@@ -274,9 +314,9 @@ def test_silent_destination_times_out(
 # --- SIGKILL --------------------------------------------------------------------------------
 
 
-def _pipeline(project_dir: Path) -> dlt.Pipeline:
+def _pipeline(project_dir: Path, name: str = "numbers_pipeline") -> dlt.Pipeline:
     project = load_project(str(project_dir), "dev")
-    return EntityFactory(project).get_pipeline("numbers_pipeline")
+    return EntityFactory(project).get_pipeline(name)
 
 
 def _kill(proc: subprocess.Popen) -> None:

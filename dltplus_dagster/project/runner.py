@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import random
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -155,16 +156,37 @@ class Runner:
                     source = source.add_limit(limit)
                 return source
 
+            extracted = False  # this run extracted a package (a retry must not extract again)
+            normalized: list[Any] = []  # normalize info of this run's package
+
+            def load_pending() -> Any:
+                if pipeline.last_trace is not None and pipeline.last_trace.last_normalize_info:
+                    normalized.append(pipeline.last_trace.last_normalize_info)
+                if pipeline.list_extracted_load_packages():
+                    norm_info = pipeline.normalize()
+                    if norm_info is not None and norm_info.row_counts:
+                        normalized.append(norm_info)
+                return finish_schema_races(pipeline, name, pipeline.load)
+
             def attempt() -> Any:
+                nonlocal extracted
                 if pipeline.has_pending_data:
+                    if extracted:
+                        # a retry after normalize or load failed: finish this run's package;
+                        # extracting again would load the data twice
+                        return load_pending()
                     # finish what a failed or killed run left behind, then load the new data
                     logger.info("pipeline %s: loading pending packages first", name)
-                    pipeline.normalize()
-                    pipeline.load()
-                return pipeline.run(make_source(), **kwargs)
+                    load_pending()
+                    normalized.clear()
+                extracted = True
+                return finish_schema_races(
+                    pipeline, name, lambda: pipeline.run(make_source(), **kwargs), normalized
+                )
 
             info, attempts = run_with_retries(attempt, rc, name, self.secrets())
-        return _result(pipeline, entity.destination, self.entities, info, attempts, started)
+        return _result(pipeline, entity.destination, self.entities, info, attempts, started,
+                       normalized[-1] if normalized else None)
 
     def _dataset_contract(self, dataset_name: str | None) -> Any:
         if not dataset_name or dataset_name not in self.project.datasets:
@@ -219,6 +241,38 @@ def run_with_retries(
             count += 1
             result = fn()
     return result, count
+
+
+SCHEMA_RACE_ATTEMPTS = 4
+
+
+def finish_schema_races(
+    pipeline: dlt.Pipeline, name: str, fn: Any, normalized: list[Any] | None = None
+) -> Any:
+    """Call `fn` (a run or a load). When its load lost a race against a parallel pipeline that
+    creates or alters the same dataset and dlt tables (dlt's `SchemaUpdateError`, e.g. two
+    pipelines into one new dataset), load the pending package again: dlt re-reads the
+    destination and applies only the missing changes, so this is safe whatever the retry
+    policy. `normalized` collects the run's normalize info before a standalone load."""
+    from dlt.pipeline.helpers import retry_schema_update
+
+    lost_race = retry_schema_update()
+    for n in range(1, SCHEMA_RACE_ATTEMPTS + 1):
+        try:
+            return fn()
+        except Exception as e:
+            if n == SCHEMA_RACE_ATTEMPTS or not lost_race(e):
+                raise
+            logger.warning(
+                "pipeline %s: the schema update conflicted with a parallel load into the same "
+                "dataset; loading again (%d/%d)", name, n + 1, SCHEMA_RACE_ATTEMPTS,
+            )
+            trace = pipeline.last_trace
+            if normalized is not None and trace is not None and trace.last_normalize_info:
+                normalized.append(trace.last_normalize_info)
+            time.sleep(random.uniform(0.1, 0.5) * n)
+            fn = pipeline.load
+    raise AssertionError("unreachable")
 
 
 def _retryable(steps: tuple[str, ...]) -> Any:
@@ -282,17 +336,17 @@ def _result(
     info: Any,
     attempts: int,
     started: float,
+    normalized: Any = None,
 ) -> RunResult:
     import copy
 
     trace = pipeline.last_trace
     counts: dict[str, int] = {}
-    if trace is not None and trace.last_normalize_info is not None:
-        counts = {
-            t: n
-            for t, n in trace.last_normalize_info.row_counts.items()
-            if not t.startswith("_dlt")
-        }
+    last = trace.last_normalize_info if trace is not None else None
+    if last is not None and (last.row_counts or normalized is None):
+        normalized = last
+    if normalized is not None:  # else the last trace is a standalone load after a retry
+        counts = {t: n for t, n in normalized.row_counts.items() if not t.startswith("_dlt")}
     schema = pipeline.default_schema if pipeline.default_schema_name else None
     tables = (
         {t: copy.deepcopy(schema.tables[t]) for t in schema.data_table_names() if t in schema.tables}
