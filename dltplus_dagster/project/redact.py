@@ -49,24 +49,24 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _toml_strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _toml_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _toml_strings(v)
+NOT_SECRET_FIELDS = frozenset(
+    {"host", "port", "username", "user", "database", "dbname", "drivername", "driver",
+     "schema", "warehouse", "role", "region", "account", "project_id", "client_email"}
+)
+"""Fields of a credentials mapping that are not secret (kept in error messages)."""
 
 
-def _secret_key_strings(value: Any) -> Iterable[str]:
+def _secret_strings(value: Any, inherited: bool = False, key: str = "") -> Iterable[str]:
+    """Strings under a secret-named key (`api_key`, `credentials.password`, a DSN string), except
+    the non-secret fields of a credentials mapping (`host`, `username`...)."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from (_toml_strings(v) if is_secret_key(k) else _secret_key_strings(v))
+            yield from _secret_strings(v, inherited or is_secret_key(k), str(k))
     elif isinstance(value, list):
         for v in value:
-            yield from _secret_key_strings(v)
+            yield from _secret_strings(v, inherited, key)
+    elif isinstance(value, str) and inherited and key.lower() not in NOT_SECRET_FIELDS:
+        yield value
 
 
 def secret_values(
@@ -75,9 +75,9 @@ def secret_values(
     manifest: Any = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Values that must never be shown for a project: every string of `.dlt/secrets.toml` and
-    `.dlt/<profile>.secrets.toml`, values of secret-named keys of the (resolved) manifest, and
-    env vars that set secret-named dlt config (`SOURCES__SHOP__API_KEY`, `...__PASSWORD`)."""
+    """Values that must never be shown for a project: values of secret-named keys in
+    `.dlt/secrets.toml`, `.dlt/<profile>.secrets.toml` and the (resolved) manifest, and env vars
+    that set secret-named dlt config (`SOURCES__SHOP__API_KEY`, `...__PASSWORD`)."""
     import os
     import tomllib
 
@@ -85,10 +85,10 @@ def secret_values(
     for file_name in ("secrets.toml", f"{profile}.secrets.toml"):
         try:
             with open(os.path.join(settings_dir, file_name), "rb") as f:
-                values.extend(_toml_strings(tomllib.load(f)))
+                values.extend(_secret_strings(tomllib.load(f)))
         except (OSError, tomllib.TOMLDecodeError):
             continue
-    values.extend(_secret_key_strings(manifest))
+    values.extend(_secret_strings(manifest))
     for name, value in (os.environ if environ is None else environ).items():
         if "__" in name and is_secret_key(name.rsplit("__", 1)[-1]):
             values.append(value)
