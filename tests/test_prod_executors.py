@@ -194,6 +194,22 @@ def _slow(project: Path, name: str, env: dict[str, str], marker: Path,
     )
 
 
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (Linux /proc)."""
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except FileNotFoundError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=120)
     return proc.returncode, out, err
@@ -213,7 +229,7 @@ def test_same_pipeline_twice_at_once_is_refused(
 ) -> None:
     env = _env(pg_db)
     marker = tmp_path / "first_started"
-    first = _slow(numbers, "numbers_pipeline", env, marker, sleep=0.8)
+    first = _slow(numbers, "numbers_pipeline", env, marker, sleep=1.0)
     try:
         wait_for(marker.exists, 60, what="the first run to start extracting")
         # the runner in a second process, and the CLI in a third, both at once
@@ -249,12 +265,23 @@ def test_same_pipeline_twice_with_lock_timeout_waits(
     """Profile `patient` sets run_config.lock_timeout: the second run waits, then runs."""
     env = _env(pg_db)
     marker = tmp_path / "first_started"
-    first = _slow(numbers, "numbers_pipeline", env, marker, profile="patient")
+    lock = numbers / "_data" / "patient" / "locks" / "numbers_pipeline.lock"
+    first = _slow(numbers, "numbers_pipeline", env, marker, profile="patient", sleep=0.6)
     try:
         wait_for(marker.exists, 60, what="the first run to start extracting")
         second = subprocess.Popen(runner_cmd(numbers, "numbers_pipeline", "patient"),
                                   env={**env, "SOURCES__NUMBERS__TAG": "v2"},
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def second_waits_for_lock() -> bool:
+            if first.poll() is not None:
+                pytest.fail("the first run ended before the second reached the lock")
+            return _has_open(second.pid, lock)
+
+        # the second run holds the lock file open (waiting in flock) while the first runs
+        wait_for(second_waits_for_lock, 60, interval=0.05, what="the second run at the lock")
+        time.sleep(0.5)
+        assert second.poll() is None and first.poll() is None
         code2, out2, err2 = _finish(second)
     finally:
         code1, out1, err1 = _finish(first)
@@ -284,8 +311,8 @@ def test_two_pipelines_in_parallel_processes(
 ) -> None:
     env = _env(pg_db)
     markers = [tmp_path / "a", tmp_path / "b"]
-    procs = [_slow(numbers, "numbers_pipeline", env, markers[0]),
-             _slow(numbers, "copy_pipeline", env, markers[1])]
+    procs = [_slow(numbers, "numbers_pipeline", env, markers[0], sleep=0.4),
+             _slow(numbers, "copy_pipeline", env, markers[1], sleep=0.4)]
     try:
         _overlap(procs, markers)
     finally:
@@ -305,8 +332,8 @@ def test_two_profiles_in_parallel_never_share_data_dirs(
     locks (neither blocks the other), each loads its own dataset."""
     env = _env(pg_db)
     markers = [tmp_path / "dev", tmp_path / "other"]
-    procs = [_slow(numbers, "numbers_pipeline", env, markers[0], profile="dev"),
-             _slow(numbers, "numbers_pipeline", env, markers[1], profile="other")]
+    procs = [_slow(numbers, "numbers_pipeline", env, markers[0], profile="dev", sleep=0.4),
+             _slow(numbers, "numbers_pipeline", env, markers[1], profile="other", sleep=0.4)]
     try:
         _overlap(procs, markers)
     finally:
