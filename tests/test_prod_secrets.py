@@ -56,6 +56,7 @@ PLANTED = {
 SECRET_ENV = {
     "SOURCES__VAULT__TOKEN": ENV_SECRET,
     "SOURCES__VAULT_FAIL__TOKEN": ENV_SECRET,
+    "SOURCES__VAULT_QUIET__TOKEN": ENV_SECRET,
     "RUNTIME__DLTHUB_TELEMETRY": "false",  # the runs stay on this machine
 }
 
@@ -64,11 +65,17 @@ import dlt
 
 
 @dlt.source
-def vault(api_key: str = dlt.secrets.value, token: str = dlt.secrets.value, fail: bool = False):
-    """One row that needs two secrets; `fail` fails the call like an HTTP client's 401 does."""
+def vault(
+    api_key: str = dlt.secrets.value, token: str = dlt.secrets.value, fail: bool = False,
+    leak: bool = True,
+):
+    """One row that needs two secrets; `fail` fails the call like an HTTP client's 401 does
+    (with the secrets in the URL of the message, unless not `leak`)."""
 
     @dlt.resource(write_disposition="replace")
     def secrets_used():
+        if fail and not leak:
+            raise RuntimeError("401 Client Error: Unauthorized")
         if fail:
             raise RuntimeError(
                 f"401 Client Error: Unauthorized for url: https://vault.example/api?key={api_key}"
@@ -83,6 +90,7 @@ EXTRA_MANIFEST = {
     "sources": {
         "vault": {"type": "vault.vault"},
         "vault_fail": {"type": "vault.vault", "with_args": {"fail": True}},
+        "vault_quiet": {"type": "vault.vault", "with_args": {"fail": True, "leak": False}},
     },
     "destinations": {
         "unused_pg": {
@@ -96,6 +104,9 @@ EXTRA_MANIFEST = {
         },
         "vault_broken": {
             "source": "vault_fail", "destination": "warehouse", "dataset_name": "vault_broken_data",
+        },
+        "vault_quiet": {
+            "source": "vault_quiet", "destination": "warehouse", "dataset_name": "vault_quiet_data",
         },
     },
 }
@@ -137,7 +148,8 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "sources" / "vault.py").write_text(textwrap.dedent(VAULT_SOURCE))
     (root / ".dlt" / "tests.secrets.toml").write_text(
         f'[sources.vault]\napi_key = "{TOML_SECRET}"\n\n'
-        f'[sources.vault_fail]\napi_key = "{TOML_SECRET}"\n'
+        f'[sources.vault_fail]\napi_key = "{TOML_SECRET}"\n\n'
+        f'[sources.vault_quiet]\napi_key = "{TOML_SECRET}"\n'
     )
     manifest = yaml.safe_load((root / "dlt.yml").read_text())
     for section, entities in EXTRA_MANIFEST.items():
@@ -206,6 +218,28 @@ def test_cli_output_hides_secrets(project_dir: Path) -> None:
     proc = run_cli(project_dir, "pipeline", "vault_pipeline", "run")
     assert proc.returncode == 0, proc.stderr
     assert_clean("`dltplus pipeline vault_pipeline run`", proc.stdout + proc.stderr)
+
+
+def test_runner_errors_hide_secrets_and_other_errors_keep_their_type(project_dir: Path) -> None:
+    """`current.runner()` (the CLI's and Dagster's runner): an error showing a secret becomes a
+    `RedactedError` chain with the same messages masked; other errors are left alone."""
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from dltplus_dagster import current
+    from dltplus_dagster.project.redact import RedactedError
+
+    runner = current.runner(str(project_dir), "tests")
+    with pytest.raises(RedactedError) as exc:
+        runner.run_pipeline("vault_broken")
+    text = "".join(traceback.format_exception(exc.value))
+    assert "PipelineStepFailed" in str(exc.value)
+    assert "401 Client Error: Unauthorized for url: https://vault.example/api?key=***" in text
+    assert "vault.py" in text  # the stack frames are kept, down to the source's line
+    assert exc.value.__context__ is None  # the original (with the secrets) is not chained
+    assert_clean("the runner's error", text)
+
+    with pytest.raises(PipelineStepFailed, match="401 Client Error: Unauthorized"):
+        runner.run_pipeline("vault_quiet")
 
 
 # --- Dagster, in process -------------------------------------------------------------------------
