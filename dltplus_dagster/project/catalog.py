@@ -237,7 +237,11 @@ class Dataset:
                 pipelines_dir=work_dir,
             )
             pipeline.config.restore_from_destination = False  # the schema is passed below
-            with dlt.config.values(_frame_dlt_columns(pipeline.pipeline_name, schema, normalized)):
+            config = {
+                **_frame_dlt_columns(pipeline.pipeline_name, schema, normalized),
+                **_file_options(self.entities.destination_type(self.destination_name)),
+            }
+            with dlt.config.values(config):
                 info = pipeline.run(resource, schema=schema, schema_contract=self.contract)
             self._remember_schema(pipeline.default_schema)
         except BaseException:
@@ -290,6 +294,19 @@ def _frame_dlt_columns(pipeline_name: str, schema: Any, table_name: str) -> dict
         for column, option in (("_dlt_load_id", "add_dlt_load_id"), ("_dlt_id", "add_dlt_id"))
         if column in columns
     }
+
+
+LOCAL_FILE_LOADERS = ("duckdb",)
+"""Destinations that read load files once from the local disk, in this process."""
+
+
+def _file_options(destination_type: str) -> dict[str, str]:
+    """Config for the load files of a save: LZ4 Parquet where only a local DuckDB reads them.
+
+    Writing LZ4 is ~1.5x faster than dlt's default snappy at the same size and DuckDB reads it as
+    fast; remote destinations keep dlt's defaults (their loaders may not all read LZ4).
+    """
+    return {"data_writer.compression": "lz4"} if destination_type in LOCAL_FILE_LOADERS else {}
 
 
 def _stored_schemas(destination: Any, dataset_name: str) -> list[Any]:
