@@ -34,10 +34,10 @@ def row(benchmark: str, ours: float, peer: str, peer_value: float, ratio: float,
 def pipeline_rows(work: str, raw: dict) -> list[dict]:
     """Benchmark 1: ratios of ours against plain dlt and dagster-dlt per data shape."""
     rows = []
-    for size, kind, label in ((1_000_000, "arrow", "1M rows arrow"),
-                              (200_000, "dicts", "200k rows dicts")):
-        t = run_worker("pipeline_overhead", work, str(size), kind)
-        raw[f"pipeline_{kind}"] = t
+    cases = ((1_000_000, "arrow", "1M rows arrow"), (200_000, "dicts", "200k rows dicts"))
+    result = run_worker("pipeline_overhead", work, *(f"{size}:{kind}" for size, kind, _ in cases))
+    for size, kind, label in cases:
+        t = raw[f"pipeline_{kind}"] = result[f"{size}:{kind}"]
         vs_plain = pair_ratio(t["ours"], t["plain_dlt"])
         vs_peer = pair_ratio(t["ours"], t["dagster_dlt"])
         rows.append(row(f"1 pipeline asset, {label}", median(t["ours"]), "plain dlt",

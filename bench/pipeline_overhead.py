@@ -1,11 +1,12 @@
 """Benchmark 1: one pipeline run as a Dagster asset vs plain dlt vs dagster-dlt.
 
-Worker: `python -m bench.pipeline_overhead WORK_DIR ROWS KIND` prints the timings as JSON.
+Worker: `python -m bench.pipeline_overhead WORK_DIR ROWS:KIND...` prints the timings as JSON.
 All three variants load the same source (`sources/arrow_src.py` of a generated project) into
 a fresh DuckDB file with a fresh pipeline dir per repetition (write disposition replace). The
 time is measured in-process around the materialization call only (`dagster.materialize` of the
 already built assets; for plain dlt `dlt.pipeline(...)` + `.run(source)`). The data is built
-once, before the warm-up.
+once, before the warm-up. The cases run one after the other in the same process: the first
+gets the warm-up round, later ones start with warm imports and caches (no second warm-up).
 """
 
 import os
@@ -15,7 +16,7 @@ import uuid
 
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from bench.common import alternate, emit, quiet_logs, timed
+from bench.common import WARMUP, alternate, emit, quiet_logs, timed
 from bench.data import SOURCE_MODULE, write_project
 
 MANIFEST = """\
@@ -27,29 +28,48 @@ destinations:
 sources:
   arrow_src:
     type: arrow_src.arrow_source
-    with_args: {{rows: {rows}, kind: {kind}}}
+    with_args: {{rows: {arrow_rows}, kind: arrow}}
+  dicts_src:
+    type: arrow_src.arrow_source
+    with_args: {{rows: {dicts_rows}, kind: dicts}}
 pipelines:
-  bench_pipeline:
+  pipe_arrow:
     source: arrow_src
+    destination: warehouse
+    dataset_name: bench_data
+  pipe_dicts:
+    source: dicts_src
     destination: warehouse
     dataset_name: bench_data
 """
 
 
-def main(work: str, rows: int, kind: str) -> None:
+def main(work: str, cases: list[tuple[int, str]]) -> None:
     quiet_logs()
+    sizes = {kind: rows for rows, kind in cases}
     project_dir = write_project(
-        os.path.join(work, f"project_{kind}"), MANIFEST.format(rows=rows, kind=kind),
+        os.path.join(work, "project_pipeline"),
+        MANIFEST.format(arrow_rows=sizes.get("arrow", 1000), dicts_rows=sizes.get("dicts", 1000)),
         {"arrow_src": SOURCE_MODULE},
     )
     sys.path.insert(0, project_dir)
+    results = {}
+    for i, (rows, kind) in enumerate(cases):
+        results[f"{rows}:{kind}"] = measure(work, project_dir, rows, kind,
+                                            warmup=WARMUP if i == 0 else 0)
+    emit(results)
+
+
+def measure(work: str, project_dir: str, rows: int, kind: str, warmup: int) -> dict:
+    """Alternating timings of the three variants for one data shape."""
     import dlt
     from dagster import materialize
 
     from dltplus_dagster import build_definitions, current
 
     defs = build_definitions(project_dir)
-    ours_assets = list(defs.assets or [])
+    ours_assets = [a for a in defs.assets or [] if a.op.name == f"dlt_pipeline_pipe_{kind}"]
+    assert len(ours_assets) == 1
     ours_resources = dict(defs.resources or {})
     duckdb_file = os.path.join(current.project(project_dir).local_dir, "warehouse.duckdb")
 
@@ -104,9 +124,8 @@ def main(work: str, rows: int, kind: str) -> None:
         return t
 
     os.makedirs(scratch, exist_ok=True)
-    times = alternate({"ours": ours, "plain_dlt": plain, "dagster_dlt": dagster_dlt})
-    emit(times)
+    return alternate({"ours": ours, "plain_dlt": plain, "dagster_dlt": dagster_dlt}, warmup=warmup)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    main(sys.argv[1], [(int(c.split(":")[0]), c.split(":")[1]) for c in sys.argv[2:]])
