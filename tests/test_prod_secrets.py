@@ -5,7 +5,9 @@ A copy of the example project gets four secrets, each from a different place dlt
 - the example secret in `.dlt/secrets.toml` (`sources.shop.api_key`, used by `shop_pipeline`),
 - `sources.vault.api_key` in `.dlt/tests.secrets.toml` (the `tests` profile's secrets file),
 - `sources.vault.token` from the env var `SOURCES__VAULT__TOKEN`,
-- a password inside a destination `credentials` URL in `dlt.yml` (an unused postgres).
+- a password inside a destination `credentials` URL in `dlt.yml` (an unused postgres),
+- the password of the PostgreSQL destination `shop_to_pg` really loads into, in `dlt.yml`
+  (the local test server trusts loopback, so any password connects; see `tests/pg.py`).
 
 `vault_pipeline` loads with the TOML and env secrets; `vault_broken` fails the way an HTTP
 client does, with both secrets in the URL of its error message. Then every surface a user or an
@@ -38,6 +40,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pg import PgServer, pg_server, with_database  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "shop_project" / "shop_project"
@@ -47,11 +50,13 @@ EXAMPLE_SECRET = "shop-demo-key-7f3a9c"
 TOML_SECRET = "PLANTED-toml-k3y-51d"
 ENV_SECRET = "PLANTED-env-t0k-8q2"
 URL_PASSWORD = "PLANTED-pw-9x7"
+PG_PASSWORD = "PLANTED-pgpw-4k1"
 PLANTED = {
     ".dlt/secrets.toml": EXAMPLE_SECRET,
     ".dlt/tests.secrets.toml": TOML_SECRET,
     "env SOURCES__VAULT__TOKEN": ENV_SECRET,
     "dlt.yml destinations.unused_pg.credentials": URL_PASSWORD,
+    "dlt.yml destinations.pg_wh.credentials": PG_PASSWORD,
 }
 SECRET_ENV = {
     "SOURCES__VAULT__TOKEN": ENV_SECRET,
@@ -108,12 +113,13 @@ EXTRA_MANIFEST = {
         "vault_quiet": {
             "source": "vault_quiet", "destination": "warehouse", "dataset_name": "vault_quiet_data",
         },
+        "shop_to_pg": {"source": "shop", "destination": "pg_wh", "dataset_name": "shop_pg"},
     },
 }
 
 OK_ASSETS = [
     ("shop_raw", "customers"), ("shop_raw", "orders"), ("shop_raw", "products"),
-    ("vault_data", "secrets_used"),
+    ("vault_data", "secrets_used"), ("shop_pg", "customers"), ("shop_pg", "orders"),
 ]
 BROKEN_ASSET = ("vault_broken_data", "secrets_used")
 
@@ -136,8 +142,10 @@ def assert_clean(where: str, text: str) -> None:
 
 
 @pytest.fixture
-def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The example project with the four planted secrets; the env secrets set for this test."""
+def project_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_server: PgServer  # noqa: F811
+) -> Path:
+    """The example project with the planted secrets; the env secrets set for this test."""
     root = tmp_path / "shop_project"
     shutil.copytree(
         EXAMPLE,
@@ -154,6 +162,10 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     manifest = yaml.safe_load((root / "dlt.yml").read_text())
     for section, entities in EXTRA_MANIFEST.items():
         manifest.setdefault(section, {}).update(entities)
+    database = pg_server.create_database("secrets")
+    dsn = with_database(pg_server.url, database.name, password=PG_PASSWORD)
+    assert PG_PASSWORD in dsn, f"the test server url {pg_server.url} has a password already"
+    manifest["destinations"]["pg_wh"] = {"type": "postgres", "credentials": dsn}
     (root / "dlt.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     for name, value in SECRET_ENV.items():
         monkeypatch.setenv(name, value)
@@ -459,6 +471,7 @@ def test_webserver_graphql_and_storage_hide_secrets(
     assert steps.get("dlt_pipeline_vault_broken") == "FAILURE", steps
     assert steps.get("dlt_pipeline_vault_pipeline") == "SUCCESS", steps
     assert steps.get("dlt_pipeline_shop_pipeline") == "SUCCESS", steps
+    assert steps.get("dlt_pipeline_shop_to_pg") == "SUCCESS", steps
     assert "401 Client Error" in raw_run, "the step failure should still say what failed"
     assert_clean("GraphQL run, run config and event log (with error stacks)", raw_run)
 
