@@ -227,9 +227,11 @@ def test_cli_output_hides_secrets(project_dir: Path) -> None:
         assert_clean(f"`dltplus {'--debug ' if debug else ''}pipeline vault_broken run`",
                      proc.stdout + proc.stderr)
 
-    proc = run_cli(project_dir, "pipeline", "vault_pipeline", "run")
-    assert proc.returncode == 0, proc.stderr
-    assert_clean("`dltplus pipeline vault_pipeline run`", proc.stdout + proc.stderr)
+    for args in (("pipeline", "vault_pipeline", "run"), ("pipeline", "shop_to_pg", "run"),
+                 ("dataset", "shop_pg", "info"), ("dataset", "shop_pg", "row-counts")):
+        proc = run_cli(project_dir, *args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert_clean(f"`dltplus {' '.join(args)}`", proc.stdout + proc.stderr)
 
 
 def test_runner_errors_hide_secrets_and_other_errors_keep_their_type(project_dir: Path) -> None:
