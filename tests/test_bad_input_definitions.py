@@ -219,3 +219,29 @@ def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
     assert "dlt.yml:2: sources.evil:" in proc.stderr and "is not allowed" in proc.stderr, (
         proc.stderr
     )
+
+
+@pytest.mark.parametrize("name", ["01_yaml_syntax", "45_job_unknown_pipeline"])
+def test_dagster_code_location_shows_the_error(name: str, tmp_path: Path) -> None:
+    """The repo's `definitions.py` on a broken project: Dagster's own validation (what the UI
+    shows for a code location that failed to load) names the file, line and key."""
+    manifest = BAD_DIR / f"{name}.yml"
+    headers = headers_of(manifest)
+    project_dir = make_project(tmp_path / "project", manifest)
+    env = {**os.environ, "DLT_PROJECT_DIR": str(project_dir), "DAGSTER_HOME": str(tmp_path)}
+    env.pop("WORKSPACE__PROFILE", None)
+    proc = subprocess.run(
+        [str(DLTPLUS.parent / "dagster"), "definitions", "validate", "-f", "definitions.py"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "ProjectInvalid" in output or "ManifestError" in output, output
+    line = next(
+        (x for x in output.splitlines() if headers["expect"] in x and "dlt.yml" in x), None
+    )
+    assert line is not None, f"no line with {headers['expect']!r} and the file:\n{output}"
+    assert f"dlt.yml:{headers['line']}" in line, line
+    if headers["key"] != "none":
+        assert f": {headers['key']}:" in line, line
