@@ -23,10 +23,12 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 from pg import (  # noqa: F401 - fixtures
     NUMBERS_ROWS,
+    VENV_BIN,
     PgDatabase,
     make_numbers_project,
     pg_db,
     pg_server,
+    run,
     runner_cmd,
     subprocess_env,
     wait_for,
@@ -393,3 +395,63 @@ def test_sigkill_during_extract_and_load_recovers(
     after = _pipeline(numbers)
     assert not after.has_pending_data
     assert after.list_extracted_load_packages() == []
+
+
+def test_sigkill_of_a_dagster_run_during_load_recovers(
+    numbers: Path, pg_db: PgDatabase, tmp_path: Path  # noqa: F811
+) -> None:
+    """A Dagster run (orchestrator and step process) killed with SIGKILL while its step loads,
+    as a pod eviction would: the next run starts in a fresh working dir, the pipeline lock is
+    free, and the tables are exact. The killed run's package is discarded: replace and merge
+    tables never show it; an append table keeps the rows of jobs committed before the kill,
+    without a completed load in `_dlt_loads`."""
+    defs_file = tmp_path / "defs.py"
+    defs_file.write_text(
+        "from dltplus_dagster import build_definitions\n"
+        f"defs = build_definitions({str(numbers)!r}, profile='dev')\n"
+    )
+    select = "numbers_data/rows,numbers_data/events,numbers_data/audit"
+    cmd = [os.path.join(VENV_BIN, "dagster"), "asset", "materialize", "-f", str(defs_file),
+           "--select", select]
+    env = subprocess_env(NUMBERS_PG_DSN=pg_db.dsn, DAGSTER_HOME=str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    run(cmd, env=env, cwd=tmp_path, timeout=180)
+    assert tags(pg_db, "rows") == {"v1": NUMBERS_ROWS}
+
+    blocker = pg_db.connect()
+    blocker.autocommit = False
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("LOCK TABLE numbers_data.rows IN ACCESS EXCLUSIVE MODE")
+        killed = subprocess.Popen(cmd, env={**env, "SOURCES__NUMBERS__TAG": "v2"}, cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        try:
+            wait_for(
+                lambda: pg_db.query(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                ),
+                120, what="the step's load to wait on the table lock",
+            )
+        finally:
+            os.killpg(killed.pid, signal.SIGKILL)  # the run's whole process group
+            killed.wait(timeout=30)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    time.sleep(0.5)
+    assert tags(pg_db, "rows") in ({"v1": NUMBERS_ROWS}, {"v2": NUMBERS_ROWS})
+
+    run(cmd, env={**env, "SOURCES__NUMBERS__TAG": "v3"}, cwd=tmp_path, timeout=180)
+    assert tags(pg_db, "rows") == {"v3": NUMBERS_ROWS}
+    assert tags(pg_db, "events") == {"v3": NUMBERS_ROWS}
+    assert distinct_ids(pg_db, "rows") == distinct_ids(pg_db, "events") == NUMBERS_ROWS
+    completed = pg_db.query(
+        "SELECT a.tag, count(*) FROM numbers_data.audit a JOIN numbers_data._dlt_loads l "
+        "ON l.load_id = a._dlt_load_id AND l.status = 0 GROUP BY a.tag"
+    )
+    assert dict(completed) == {"v1": NUMBERS_ROWS, "v3": NUMBERS_ROWS}
+    # the killed run's working dir is left behind (with its package), nothing else
+    left = list((numbers / "_data" / "dev" / "runs").glob("*/*"))
+    assert [p.name for p in left] == ["numbers_pipeline"]
