@@ -1,6 +1,6 @@
 """Asset factories: pipelines, transformations and external dataset tables of a project."""
 
-
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -211,9 +211,16 @@ def pipeline_assets(
                 )
                 yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
                                             _checks_for(run_project, result.dataset_name, table))
-            shutil.rmtree(work_dir, ignore_errors=True)  # kept on failure, for inspection
+            _remove_run_dir(work_dir)  # kept on failure, for inspection
 
     return _pipeline_asset
+
+
+def _remove_run_dir(work_dir: str) -> None:
+    """Delete a pipeline's run dir, and the run's folder once no other pipeline uses it."""
+    shutil.rmtree(work_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # another pipeline of the same run still works there
+        os.rmdir(os.path.dirname(work_dir))
 
 
 def specs_keys(specs: Sequence[AssetSpec]) -> List[AssetKey]:
