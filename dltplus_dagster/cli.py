@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.errors import ProfileNotFound, ProjectError, ProjectNotFound
-from dltplus_dagster.project.redact import is_secret_key, mask_url, scrub
+from dltplus_dagster.project.redact import mask_url, scrub, secret_values
 
 if TYPE_CHECKING:
     from dltplus_dagster.project.catalog import Catalog, Dataset
@@ -63,7 +63,9 @@ class Session:
         from dltplus_dagster import current
 
         project = current.project(self.project_dir, self.profile)
-        self._secrets = list(_secret_strings(project.resolved))
+        self._secrets = secret_values(
+            project.settings_dir, project.current_profile, project.resolved
+        )
         return project
 
     def entities(self) -> EntityFactory:
@@ -141,15 +143,6 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from _strings(v)
-
-
-def _secret_strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from (_strings(v) if is_secret_key(k) else _secret_strings(v))
-    elif isinstance(value, list):
-        for v in value:
-            yield from _secret_strings(v)
 
 
 # --- output helpers ---------------------------------------------------------------------------
