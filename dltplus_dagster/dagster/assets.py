@@ -185,6 +185,9 @@ def pipeline_assets(
             result = runner.run_pipeline(name, resources=resources, pipelines_dir=work_dir)
             context.log.info(str(result))
             ds = dlt_project.catalog().dataset(result.dataset_name, result.destination_name)
+            if result.load_info is not None and result.load_info.pipeline.default_schema_name:
+                # the loaded tables are in the schema the run just stored: no need to read it
+                ds.assume_schemas([result.load_info.pipeline.default_schema])
             wanted = [table_by_key[k] for k in selected]
             counts = ds.row_counts(table_names=[t for t in wanted if t in ds.tables])
             database = database_name(ds)

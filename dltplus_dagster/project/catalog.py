@@ -253,15 +253,21 @@ class Dataset:
 
     def _remember_schema(self, written: Any) -> None:
         """After a save, cache the schema just stored instead of reading all schemas again."""
-        import dlt
-
         if self._dlt is None:
             return  # nothing cached: the next access reads every stored schema
         others = [s for s in self._dlt.schemas if s.name != written.name]
+        self.assume_schemas([written, *others])
+
+    def assume_schemas(self, schemas: Sequence[Any]) -> None:
+        """Read through `schemas` (cloned) instead of the stored ones, e.g. right after a run
+        stored them: saves the round trip to the destination. `refresh()` undoes it."""
+        import dlt
+
+        activate(self.project)
         self._dlt = dlt.dataset(
             self.entities.get_destination(self.destination_name),
             self.name,
-            schema=[written.clone(), *others],
+            schema=[s.clone() for s in schemas],
         )
 
     def _schema_for_write(self, table_name: str) -> Any:
