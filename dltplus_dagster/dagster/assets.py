@@ -32,6 +32,7 @@ from dltplus_dagster.project.catalog import Dataset
 from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.model import TableCheck
 from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.runner import RunResult
 from dltplus_dagster.project.table_state import TableState
 
 DATASET_IO_MANAGER_KEY = "dlt_dataset_io"
@@ -189,7 +190,9 @@ def pipeline_assets(
                 # the loaded tables are in the schema the run just stored: no need to read it
                 ds.assume_schemas([result.load_info.pipeline.default_schema])
             wanted = [table_by_key[k] for k in selected]
-            counts = ds.row_counts(table_names=[t for t in wanted if t in ds.tables])
+            counts = replaced_row_counts(result)
+            if rest := [t for t in wanted if t not in counts and t in ds.tables]:
+                counts.update(ds.row_counts(table_names=rest))
             database = database_name(ds)
             for key in selected:
                 table = table_by_key[key]
@@ -224,6 +227,15 @@ def _remove_run_dir(work_dir: str) -> None:
     shutil.rmtree(work_dir, ignore_errors=True)
     with contextlib.suppress(OSError):  # another pipeline of the same run still works there
         os.rmdir(os.path.dirname(work_dir))
+
+
+def replaced_row_counts(result: RunResult) -> Dict[str, int]:
+    """Row counts known without a query: a table the run replaced holds what the run loaded."""
+    return {
+        table: rows
+        for table, rows in result.row_counts.items()
+        if (result.tables.get(table) or {}).get("write_disposition") == "replace"
+    }
 
 
 def specs_keys(specs: Sequence[AssetSpec]) -> List[AssetKey]:
