@@ -37,6 +37,7 @@ class EntityFactory:
 
     def __init__(self, project: Project) -> None:
         self.project = project
+        self._written_by_pipelines: dict[str, list[str]] | None = None
 
     @property
     def allow_undefined_entities(self) -> bool:
@@ -190,10 +191,7 @@ class EntityFactory:
         entity = self.project.datasets.get(name)
         if entity is not None and entity.destination:
             return list(entity.destination)
-        inferred: list[str] = []
-        for p in self.project.pipelines.values():
-            if p.dataset_name == name and p.destination and p.destination not in inferred:
-                inferred.append(p.destination)
+        inferred = list(self._pipeline_destinations().get(name, []))
         if not inferred:
             for t in self.project.transformations.values():
                 if t.output == name:
@@ -202,6 +200,19 @@ class EntityFactory:
                             if d not in inferred:
                                 inferred.append(d)
         return inferred
+
+    def _pipeline_destinations(self) -> dict[str, list[str]]:
+        """Dataset -> destinations of the pipelines writing it, in manifest order (built once:
+        asking per pipeline would make definitions load quadratic in the number of pipelines)."""
+        if self._written_by_pipelines is None:
+            index: dict[str, list[str]] = {}
+            for p in self.project.pipelines.values():
+                if p.dataset_name and p.destination:
+                    dests = index.setdefault(p.dataset_name, [])
+                    if p.destination not in dests:
+                        dests.append(p.destination)
+            self._written_by_pipelines = index
+        return self._written_by_pipelines
 
     def get_dataset(self, name: str, destination_name: str | None = None) -> Dataset:
         from dltplus_dagster.project.catalog import Dataset
