@@ -10,6 +10,7 @@ source and `dlt.pipeline()` per load at import: that is what the peer module doe
 from __future__ import annotations
 
 import os
+import subprocess
 import textwrap
 
 from bench.common import PYTHON, alternate, median, pair_ratio, run_process
@@ -54,6 +55,13 @@ defs = Definitions(assets=[make(i) for i in range({n})], resources={{"dlt": Dags
 """
 
 LOAD = "import {module} as m; m.defs.resolve_asset_graph()"
+BUILD = (
+    "import time, dagster, dlt, dagster_dlt, dltplus_dagster.dagster.definitions; "
+    "t = time.perf_counter(); import {module} as m; m.defs.resolve_asset_graph(); "
+    "print(time.perf_counter() - t)"
+)
+"""In-process time of building the definitions alone (the libraries imported beforehand): the
+per-pipeline cost without the fixed import time, for the growth check."""
 
 
 def prepare(work: str, n: int) -> str:
@@ -71,13 +79,22 @@ def prepare(work: str, n: int) -> str:
     return root
 
 
+ENV = {"DAGSTER_DISABLE_TELEMETRY": "1", "RUNTIME__LOG_LEVEL": "WARNING"}
+
+
 def load_time(root: str, module: str) -> float:
-    return run_process([PYTHON, "-c", LOAD.format(module=module)], cwd=root,
-                       env={"DAGSTER_DISABLE_TELEMETRY": "1", "RUNTIME__LOG_LEVEL": "WARNING"})
+    return run_process([PYTHON, "-c", LOAD.format(module=module)], cwd=root, env=ENV)
+
+
+def build_time(root: str, module: str) -> float:
+    out = subprocess.run([PYTHON, "-c", BUILD.format(module=module)], cwd=root,
+                         env={**os.environ, **ENV}, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def run(work: str) -> dict:
-    """Times per size: ours (cache warm), ours cold (first load, once), dagster-dlt."""
+    """Times per size: ours (cache warm), ours cold (first load, once), dagster-dlt, and our
+    in-process build time (for the growth check)."""
     out: dict = {}
     for n in SIZES:
         root = prepare(work, n)
@@ -88,8 +105,11 @@ def run(work: str) -> dict:
         assert os.path.exists(state), "the first load must write the table cache"
         times = alternate({"ours": lambda r=root: load_time(r, "defs_ours"),
                            "dagster_dlt": lambda r=root: load_time(r, "defs_peer")})
+        builds = alternate({"ours": lambda r=root: build_time(r, "defs_ours")}, warmup=0)["ours"]
         out[n] = {
             "ours_cold_s": cold,
+            "ours_build": builds,
+            "ours_build_median_s": median(builds),
             "ours": times["ours"],
             "dagster_dlt": times["dagster_dlt"],
             "ours_median_s": median(times["ours"]),
