@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -29,37 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import BAD_DIR, MANIFESTS, bad_project, manifest_env, manifest_headers
 
 from dltplus_dagster.project.errors import ProjectError
 
-BAD_DIR = Path(__file__).parent / "bad_manifests"
-MANIFESTS = sorted(BAD_DIR.glob("*.yml"))
 DLTPLUS = Path(sys.executable).parent / "dltplus"
-_HEADER = re.compile(r"^#\s*(expect|key|line|file|profile|env):\s?(.*)$")
-_ENV_REF = re.compile(r"\{env\.([A-Za-z0-9_]+)\}")
-
-
-def headers_of(path: Path) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = _HEADER.match(line)
-        if not m:
-            break
-        headers[m.group(1)] = m.group(2).strip()
-    return headers
-
-
-def env_changes(path: Path, headers: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """Env vars to unset (every `{env.X}` of the manifest and includes) and to set (`# env:`)."""
-    texts = [path.read_text(encoding="utf-8")]
-    texts += [p.read_text(encoding="utf-8") for p in (BAD_DIR / "includes").rglob("*.yml")]
-    unset = sorted({name for text in texts for name in _ENV_REF.findall(text)})
-    set_: dict[str, str] = {}
-    if headers.get("env", "none") != "none":
-        for pair in headers["env"].split(","):
-            name, _, value = pair.strip().partition("=")
-            set_[name] = value
-    return unset, set_
 
 
 @dataclass
@@ -70,13 +43,6 @@ class Case:
     unset: list[str]
     set_env: dict[str, str]
     cli: subprocess.CompletedProcess[str] | None = None
-
-
-def make_project(root: Path, manifest: Path) -> Path:
-    root.mkdir(parents=True)
-    shutil.copy(manifest, root / "dlt.yml")
-    shutil.copytree(BAD_DIR / "includes", root / "includes")
-    return root
 
 
 def run_validate(case: Case) -> subprocess.CompletedProcess[str]:
@@ -100,10 +66,10 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
     base = tmp_path_factory.mktemp("bad_input")
     result: dict[str, Case] = {}
     for manifest in MANIFESTS:
-        headers = headers_of(manifest)
-        unset, set_env = env_changes(manifest, headers)
+        headers = manifest_headers(manifest)
+        unset, set_env = manifest_env(manifest, headers)
         # a project per consumer: the CLI run must not leave state the Dagster load would see
-        project_dir = make_project(base / manifest.stem / "cli" / "project", manifest)
+        project_dir = bad_project(base / manifest.stem / "cli" / "project", manifest)
         result[manifest.stem] = Case(manifest, headers, project_dir, unset, set_env)
     with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 2) * 2)) as pool:
         for case, proc in zip(result.values(), pool.map(run_validate, result.values())):
@@ -149,7 +115,7 @@ def check_message(message: str, headers: dict[str, str], where: str) -> None:
 def test_the_corpus_is_there() -> None:
     assert len(MANIFESTS) >= 30, f"expected the bad manifest corpus in {BAD_DIR}"
     for path in MANIFESTS:
-        assert "expect" in headers_of(path), f"{path.name} has no '# expect:' header"
+        assert "expect" in manifest_headers(path), f"{path.name} has no '# expect:' header"
 
 
 @pytest.mark.parametrize("name", [p.stem for p in MANIFESTS])
@@ -163,7 +129,7 @@ def test_build_definitions_fails_clearly(
         monkeypatch.delenv(var, raising=False)
     for var, value in case.set_env.items():
         monkeypatch.setenv(var, value)
-    project_dir = make_project(tmp_path / "project", case.manifest)
+    project_dir = bad_project(tmp_path / "project", case.manifest)
 
     with pytest.raises(Exception) as exc:  # the type is asserted below
         build_definitions(str(project_dir), case.headers.get("profile"))
@@ -226,8 +192,8 @@ def test_dagster_code_location_shows_the_error(name: str, tmp_path: Path) -> Non
     """The repo's `definitions.py` on a broken project: Dagster's own validation (what the UI
     shows for a code location that failed to load) names the file, line and key."""
     manifest = BAD_DIR / f"{name}.yml"
-    headers = headers_of(manifest)
-    project_dir = make_project(tmp_path / "project", manifest)
+    headers = manifest_headers(manifest)
+    project_dir = bad_project(tmp_path / "project", manifest)
     env = {**os.environ, "DLT_PROJECT_DIR": str(project_dir), "DAGSTER_HOME": str(tmp_path)}
     env.pop("WORKSPACE__PROFILE", None)
     proc = subprocess.run(

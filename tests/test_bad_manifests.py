@@ -14,30 +14,14 @@ expect:
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest
+from helpers import MANIFESTS, bad_project, manifest_env, manifest_headers
 
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.project import load_project
 from dltplus_dagster.project.validate import validate_project
-
-BAD_DIR = Path(__file__).parent / "bad_manifests"
-MANIFESTS = sorted(BAD_DIR.glob("*.yml"))
-_HEADER = re.compile(r"^#\s*(expect|key|line|file|profile|env):\s?(.*)$")
-_ENV_REF = re.compile(r"\{env\.([A-Za-z0-9_]+)\}")
-
-
-def _headers(path: Path) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = _HEADER.match(line)
-        if not m:
-            break
-        headers[m.group(1)] = m.group(2).strip()
-    return headers
 
 
 def load_and_validate(project_dir: Path, profile: str | None) -> None:
@@ -51,28 +35,20 @@ def load_and_validate(project_dir: Path, profile: str | None) -> None:
 def test_there_are_enough_bad_manifests() -> None:
     assert len(MANIFESTS) >= 30
     for path in MANIFESTS:
-        headers = _headers(path)
+        headers = manifest_headers(path)
         assert "expect" in headers and "key" in headers, path.name
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=[p.stem for p in MANIFESTS])
 def test_bad_manifest(manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    headers = _headers(manifest)
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(manifest, root / "dlt.yml")
-    shutil.copytree(BAD_DIR / "includes", root / "includes")
+    headers = manifest_headers(manifest)
+    root = bad_project(tmp_path / "project", manifest)
 
-    text = manifest.read_text(encoding="utf-8")
-    for name in _ENV_REF.findall(text) + _ENV_REF.findall(
-        "".join(p.read_text() for p in (BAD_DIR / "includes").rglob("*.yml"))
-    ):
+    unset, set_env = manifest_env(manifest, headers)
+    for name in unset:
         monkeypatch.delenv(name, raising=False)
-    env = headers.get("env", "none")
-    if env != "none":
-        for pair in env.split(","):
-            name, _, value = pair.strip().partition("=")
-            monkeypatch.setenv(name, value)
+    for name, value in set_env.items():
+        monkeypatch.setenv(name, value)
 
     with pytest.raises(Exception) as exc:
         load_and_validate(root, headers.get("profile"))
