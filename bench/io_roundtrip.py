@@ -2,7 +2,8 @@
 
 Worker: `python -m bench.io_roundtrip WORK_DIR ROWS` prints the timings as JSON.
 Round trip = `dagster.materialize([frame, consumer])` (the upstream asset returns the frame, the
-IO manager writes it, the downstream asset gets it loaded), a fresh DuckDB file each time:
+IO manager writes it, the downstream asset gets it loaded) on an ephemeral instance created
+beforehand, a fresh DuckDB file each time:
 `DltDatasetIOManager` vs `DuckDBPandasIOManager`; raw DuckDB (`CREATE TABLE AS` from the frame,
 then `.df()`, no Dagster) is shown for scale. Read = one `load_input()` call of a freshly
 created IO manager on the table just written, vs raw DuckDB (connect + `SELECT *` + `.df()`).
@@ -13,7 +14,14 @@ import sys
 
 import duckdb
 import pandas as pd
-from dagster import AssetKey, asset, build_input_context, build_output_context, materialize
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    asset,
+    build_input_context,
+    build_output_context,
+    materialize,
+)
 from dagster._core.types.dagster_type import resolve_dagster_type
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
@@ -57,6 +65,7 @@ def main(work: str, rows: int) -> None:
     raw_db = os.path.join(scratch, "raw.duckdb")
     PEER_CONFIG = {"database": peer_db, "schema": "bench_io", "connection_config": {}}
     DATA["frame"] = frame(rows)
+    instance = DagsterInstance.ephemeral()  # created before the timings, shared by both
     read_times: dict = {"ours": [], "dagster_duckdb": [], "raw_duckdb": []}
 
     def fresh(path: str) -> None:
@@ -84,14 +93,14 @@ def main(work: str, rows: int) -> None:
     def ours() -> float:
         fresh(ours_db)
         t = timed(lambda: materialize([frame_asset, consumer],
-                                      resources={"io_manager": ours_manager()}))
+                                      resources={"io_manager": ours_manager()}, instance=instance))
         read_times["ours"].append(timed(lambda: read_with(ours_manager())))
         return t
 
     def peer() -> float:
         fresh(peer_db)
         t = timed(lambda: materialize([frame_asset, consumer],
-                                      resources={"io_manager": peer_manager()}))
+                                      resources={"io_manager": peer_manager()}, instance=instance))
         read_times["dagster_duckdb"].append(
             timed(lambda: read_with(peer_manager().create_io_manager(None), PEER_CONFIG)))
         return t
