@@ -1,6 +1,11 @@
-"""Shared fixtures: every test starts without an active project or profile env vars."""
+"""Shared fixtures: every test starts without an active project or profile env vars; a fresh
+copy of the example project (`shop_project`) and an ephemeral Dagster instance (`instance`)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,3 +20,24 @@ def _reset_project_state(monkeypatch: pytest.MonkeyPatch):
     run_context.reset()
     yield
     run_context.reset()
+
+
+@pytest.fixture()
+def shop_project(tmp_path: Path) -> Iterator[Path]:
+    """A fresh copy of the example project, with no active project before or after."""
+    from helpers import copy_example
+
+    from dltplus_dagster.project import run_context
+
+    run_context.reset()
+    yield copy_example(tmp_path / "shop_project")
+    run_context.reset()
+
+
+@pytest.fixture()
+def instance() -> Iterator[Any]:
+    """An ephemeral `DagsterInstance`."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.ephemeral() as inst:
+        yield inst

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,9 +24,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "shop_project" / "shop_project"
 VENV_BIN = os.path.dirname(sys.executable)
 
 PG_ENV = "DLTPLUS_TEST_PG"
@@ -200,19 +198,6 @@ def redis_url() -> str:
 
 
 # --- projects and Dagster homes ------------------------------------------------------------
-
-
-def copy_example(dest: Path) -> Path:
-    """A fresh copy of the example project: no local data, no pin file, no table cache."""
-    return Path(
-        shutil.copytree(
-            EXAMPLE,
-            dest,
-            ignore=shutil.ignore_patterns(
-                "_data", "profile-name", "__pycache__", ".dltplus_state.json"
-            ),
-        )
-    )
 
 
 def dagster_home(path: Path, storage_db: PgDatabase, extra: str = "") -> Path:

@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import copy_example
 
 from dltplus_dagster.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "shop_project" / "shop_project"
 DLTPLUS = os.path.join(os.path.dirname(sys.executable), "dltplus")
 SECRET = "shop-demo-key-7f3a9c"  # in the example's .dlt/secrets.toml
-
-
-def copy_example(dest: Path) -> Path:
-    """A fresh copy of the example project (no local data, no pin file)."""
-    return Path(
-        shutil.copytree(
-            EXAMPLE,
-            dest,
-            ignore=shutil.ignore_patterns("_data", "profile-name", "__pycache__"),
-        )
-    )
 
 
 def dltplus(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,6 @@ from dagster_support import (
     SECRET,
     duckdb_query,
     duckdb_tables,
-    ephemeral_instance,
-    fresh_copy,
     md_value,
 )
 
@@ -43,16 +40,6 @@ CUSTOMER_TOTALS = K(["shop_reports", "customer_totals"])
 LEGACY = K(["shop_raw", "legacy_accounts"])
 SHOP_PIPELINE_KEYS = {ORDERS, CUSTOMERS, PRODUCTS}
 EXAMPLE_KEYS = {ORDERS, CUSTOMERS, PRODUCTS, STORES, CUSTOMER_TOTALS}
-
-
-@pytest.fixture()
-def shop_project(tmp_path: Path) -> Iterator[Path]:
-    yield from fresh_copy(tmp_path)
-
-
-@pytest.fixture()
-def instance() -> Iterator[DagsterInstance]:
-    yield from ephemeral_instance()
 
 
 def edit_manifest(project_dir: Path, edit: Any) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +16,9 @@ import pytest
 import requests
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
-from dagster_support import PROFILE, REPO, SECRET, copy_example, duckdb_query, duckdb_tables
+from dagster_support import PROFILE, SECRET, duckdb_query, duckdb_tables
+from helpers import REPO, copy_example, free_port
+from helpers import webserver as start_webserver
 
 BIN = Path(sys.executable).parent
 DEFINITIONS = REPO / "definitions.py"
@@ -88,12 +88,6 @@ def test_cli_materializes_everything(tmp_path: Path) -> None:
 # --- dagster-webserver -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     port: int
@@ -123,39 +117,12 @@ class Server:
 def webserver(tmp_path: Path) -> Iterator[Server]:
     project = copy_example(tmp_path / "shop_project")
     env = dagster_env(project, tmp_path / "dagster_home")
-    port = free_port()
-    log = tmp_path / "webserver.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-             "-f", str(DEFINITIONS)],
-            env=env,
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its code server and run workers share the group
-        )
-    server = Server(port, project, log)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"webserver exited:\n{log.read_text()[-4000:]}"
-            try:
-                if requests.get(f"{server.url}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"no /server_info:\n{log.read_text()[-4000:]}"
-            time.sleep(0.5)
+    server = Server(free_port(), project, tmp_path / "webserver.log")
+    with start_webserver(
+        DEFINITIONS, port=server.port, env=env, cwd=tmp_path, log_path=server.log,
+        ready=lambda: requests.get(f"{server.url}/server_info", timeout=2).ok,
+    ):
         yield server
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 REPOSITORIES = """

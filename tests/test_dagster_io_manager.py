@@ -1,6 +1,5 @@
 """DltDatasetIOManager wired by build_definitions: frames into catalog datasets and back."""
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,6 @@ from dagster_support import (
     PROFILE,
     duckdb_query,
     duckdb_tables,
-    ephemeral_instance,
-    fresh_copy,
     md_value,
 )
 
@@ -32,16 +29,6 @@ from dltplus_dagster import DltDatasetIOManager, build_definitions, current
 K = AssetKey
 ORDERS = K(["shop_raw", "orders"])
 CUSTOMERS = K(["shop_raw", "customers"])
-
-
-@pytest.fixture()
-def shop_project(tmp_path: Path) -> Iterator[Path]:
-    yield from fresh_copy(tmp_path)
-
-
-@pytest.fixture()
-def instance() -> Iterator[DagsterInstance]:
-    yield from ephemeral_instance()
 
 
 def reports_defs(project: Path, assets: list[AssetsDefinition]) -> Definitions:

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO, copy_example, free_port, stop_group
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "shop_project" / "shop_project"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,12 +64,6 @@ def ensure_chromium() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
     req = urllib.request.Request(
@@ -84,13 +74,6 @@ def graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> d
     if doc.get("errors"):
         raise AssertionError(f"GraphQL errors: {doc['errors']}")
     return doc["data"]
-
-
-def copy_example(dest: Path) -> Path:
-    shutil.copytree(
-        EXAMPLE, dest, ignore=shutil.ignore_patterns("_data", "profile-name", "__pycache__")
-    )
-    return dest
 
 
 class DagsterDev:
@@ -151,13 +134,7 @@ class DagsterDev:
         pytest.fail(f"dagster dev not ready in {STARTUP_TIMEOUT}s ({last}):\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        stop_group(self.proc)
         self._log.close()
 
 

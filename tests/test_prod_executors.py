@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,15 +14,14 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
+from helpers import REPO, copy_example, stop_group
 from pg import (  # noqa: F401 - fixtures
     NUMBERS_ROWS,
-    REPO,
     REPORT_ROWS,
     SHOP_ROWS,
     VENV_BIN,
     PgDatabase,
     PgServer,
-    copy_example,
     dagster_home,
     make_numbers_project,
     pg_db,
@@ -66,16 +64,7 @@ def celery_broker(redis_url: str) -> Iterator[str]:  # noqa: F811
 
 def _stop(proc: subprocess.Popen) -> None:
     """Stop a worker we started: its whole process group (celery forks pool processes)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+    stop_group(proc, timeout=15)
 
 
 def test_daily_refresh_on_celery_workers(

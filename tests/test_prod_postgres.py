@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from helpers import REPO, copy_example
 from pg import (  # noqa: F401 - fixtures
     DSN_PASSWORD,
-    REPO,
     REPORT_ROWS,
     SHOP_ROWS,
     VENV_BIN,
     PgDatabase,
     PgServer,
-    copy_example,
     dagster_home,
     pg_db,
     pg_server,

@@ -24,11 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import textwrap
 import time
 import traceback
@@ -40,11 +36,9 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import BIN, REPO, copy_example, free_port
+from helpers import webserver as start_webserver
 from pg import PgServer, pg_server, with_database  # noqa: F401 - fixture
-
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "shop_project" / "shop_project"
-BIN = Path(sys.executable).parent
 
 EXAMPLE_SECRET = "shop-demo-key-7f3a9c"
 TOML_SECRET = "PLANTED-toml-k3y-51d"
@@ -146,12 +140,7 @@ def project_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_server: PgServer  # noqa: F811
 ) -> Path:
     """The example project with the planted secrets; the env secrets set for this test."""
-    root = tmp_path / "shop_project"
-    shutil.copytree(
-        EXAMPLE,
-        root,
-        ignore=shutil.ignore_patterns("_data", "profile-name", "__pycache__", ".dltplus_state.json"),
-    )
+    root = copy_example(tmp_path / "shop_project")
     assert EXAMPLE_SECRET in (root / ".dlt" / "secrets.toml").read_text()
     (root / "sources" / "vault.py").write_text(textwrap.dedent(VAULT_SOURCE))
     (root / ".dlt" / "tests.secrets.toml").write_text(
@@ -323,12 +312,6 @@ def test_dagster_run_metadata_events_errors_and_logs_hide_secrets(
 # --- Dagster webserver --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> tuple[dict, str]:
     """The `data` of a GraphQL answer, and the answer's raw text (what a client receives)."""
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
@@ -361,36 +344,18 @@ def webserver(tmp_path: Path, project_dir: Path) -> Iterator[tuple[str, Path, Pa
         **os.environ, **SECRET_ENV, "DAGSTER_HOME": str(home),
         "DLT_PROJECT_DIR": str(project_dir), "WORKSPACE__PROFILE": "tests",
     }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-             "-f", "definitions.py"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"dagster-webserver exited:\n{log_path.read_text()}"
-            assert time.monotonic() < deadline, f"webserver not ready:\n{log_path.read_text()}"
-            try:
-                data, _ = graphql(base, "{ workspaceOrError { ... on Workspace { locationEntries "
-                                        "{ loadStatus } } } }")
-                entries = data["workspaceOrError"]["locationEntries"]
-                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.5)
+
+    def loaded() -> bool:
+        data, _ = graphql(base, "{ workspaceOrError { ... on Workspace { locationEntries "
+                                "{ loadStatus } } } }")
+        entries = data["workspaceOrError"]["locationEntries"]
+        return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
+
+    with start_webserver(
+        "definitions.py", port=port, env=env, cwd=REPO, log_path=log_path, ready=loaded
+    ):
         yield base, home, log_path
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 LAUNCH = """
