@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from dagster import AssetKey
 
 SECRET = "shop-demo-key-7f3a9c"  # planted in the example's .dlt/secrets.toml
 PROFILE = "tests"
+
+# the example project's assets
+ORDERS = AssetKey(["shop_raw", "orders"])
+CUSTOMERS = AssetKey(["shop_raw", "customers"])
+PRODUCTS = AssetKey(["shop_raw", "products"])
+STORES = AssetKey(["shop_raw", "stores"])
+CUSTOMER_TOTALS = AssetKey(["shop_reports", "customer_totals"])
+EXAMPLE_KEYS = {ORDERS, CUSTOMERS, PRODUCTS, STORES, CUSTOMER_TOTALS}
 
 
 def duckdb_file(project_dir: Path, profile: str = PROFILE) -> Path:

@@ -18,6 +18,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,26 @@ class PgDatabase:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
         )
         return {r[0] for r in rows}
+
+    @contextmanager
+    def locked(self, table: str) -> Iterator[None]:
+        """Hold an ACCESS EXCLUSIVE lock on `table` (`schema.table`) while the block runs."""
+        conn = self.connect()
+        conn.autocommit = False
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            yield
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def lock_waiters(self) -> list[tuple]:
+        """The backends of this database waiting on a lock."""
+        return self.query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
 
 
 def _check_server(url: str) -> None:

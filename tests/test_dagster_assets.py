@@ -20,8 +20,14 @@ from dagster import (
     materialize,
 )
 from dagster_support import (
+    CUSTOMER_TOTALS,
+    CUSTOMERS,
+    EXAMPLE_KEYS,
+    ORDERS,
+    PRODUCTS,
     PROFILE,
     SECRET,
+    STORES,
     duckdb_query,
     duckdb_tables,
     md_value,
@@ -32,14 +38,8 @@ from dltplus_dagster.dagster.translator import TableAssetData
 from dltplus_dagster.project.errors import ProjectNotFound
 
 K = AssetKey
-ORDERS = K(["shop_raw", "orders"])
-CUSTOMERS = K(["shop_raw", "customers"])
-PRODUCTS = K(["shop_raw", "products"])
-STORES = K(["shop_raw", "stores"])
-CUSTOMER_TOTALS = K(["shop_reports", "customer_totals"])
 LEGACY = K(["shop_raw", "legacy_accounts"])
 SHOP_PIPELINE_KEYS = {ORDERS, CUSTOMERS, PRODUCTS}
-EXAMPLE_KEYS = {ORDERS, CUSTOMERS, PRODUCTS, STORES, CUSTOMER_TOTALS}
 
 
 def edit_manifest(project_dir: Path, edit: Any) -> None:

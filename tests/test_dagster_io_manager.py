@@ -18,6 +18,7 @@ from dagster import (
     asset,
 )
 from dagster_support import (
+    ORDERS,
     PROFILE,
     duckdb_query,
     duckdb_tables,
@@ -27,8 +28,6 @@ from dagster_support import (
 from dltplus_dagster import DltDatasetIOManager, build_definitions, current
 
 K = AssetKey
-ORDERS = K(["shop_raw", "orders"])
-CUSTOMERS = K(["shop_raw", "customers"])
 
 
 def reports_defs(project: Path, assets: list[AssetsDefinition]) -> Definitions:

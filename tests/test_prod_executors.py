@@ -295,6 +295,15 @@ def _overlap(procs: list[subprocess.Popen], markers: list[Path]) -> None:
     assert all(p.poll() is None for p in procs), "the runs did not overlap"
 
 
+def _overlapping(procs: list[subprocess.Popen], markers: list[Path]) -> list[tuple[int, str, str]]:
+    """`_overlap`, then (always) each process' exit code, stdout and stderr."""
+    try:
+        _overlap(procs, markers)
+    finally:
+        results = [_finish(p) for p in procs]
+    return results
+
+
 def test_two_pipelines_in_parallel_processes(
     numbers: Path, pg_db: PgDatabase, tmp_path: Path  # noqa: F811
 ) -> None:
@@ -302,10 +311,7 @@ def test_two_pipelines_in_parallel_processes(
     markers = [tmp_path / "a", tmp_path / "b"]
     procs = [_slow(numbers, "numbers_pipeline", env, markers[0], sleep=0.4),
              _slow(numbers, "copy_pipeline", env, markers[1], sleep=0.4)]
-    try:
-        _overlap(procs, markers)
-    finally:
-        results = [_finish(p) for p in procs]
+    results = _overlapping(procs, markers)
     for code, out, err in results:
         assert code == 0, err[-3000:]
     pipelines = numbers / "_data" / "dev" / "pipelines"
@@ -323,10 +329,7 @@ def test_two_profiles_in_parallel_never_share_data_dirs(
     markers = [tmp_path / "dev", tmp_path / "other"]
     procs = [_slow(numbers, "numbers_pipeline", env, markers[0], profile="dev", sleep=0.4),
              _slow(numbers, "numbers_pipeline", env, markers[1], profile="other", sleep=0.4)]
-    try:
-        _overlap(procs, markers)
-    finally:
-        results = [_finish(p) for p in procs]
+    results = _overlapping(procs, markers)
     for code, out, err in results:
         assert code == 0, err[-3000:]
     data = numbers / "_data"

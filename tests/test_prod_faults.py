@@ -352,26 +352,13 @@ def test_sigkill_during_extract_and_load_recovers(
     assert tags(pg_db, "rows") == {"v1": NUMBERS_ROWS}
 
     # 2. killed while loading: hold a lock on the target table until the loader waits on it
-    blocker = pg_db.connect()
-    blocker.autocommit = False
-    try:
-        with blocker.cursor() as cur:
-            cur.execute("LOCK TABLE numbers_data.rows IN ACCESS EXCLUSIVE MODE")
+    with pg_db.locked("numbers_data.rows"):
         loading = subprocess.Popen(cmd, env={**env, "SOURCES__NUMBERS__TAG": "v3"},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_for(
-                lambda: pg_db.query(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                ),
-                90, what="the load to wait on the table lock",
-            )
+            wait_for(pg_db.lock_waiters, 90, what="the load to wait on the table lock")
         finally:
             _kill(loading)
-    finally:
-        blocker.rollback()
-        blocker.close()
     pending = _pipeline(numbers).list_normalized_load_packages()
     assert len(pending) == 1  # the killed load's package, normalized and half-loaded
     # insert-from-staging: readers see the old table or the new one, never a part or nothing
@@ -418,28 +405,15 @@ def test_sigkill_of_a_dagster_run_during_load_recovers(
     run(cmd, env=env, cwd=tmp_path, timeout=180)
     assert tags(pg_db, "rows") == {"v1": NUMBERS_ROWS}
 
-    blocker = pg_db.connect()
-    blocker.autocommit = False
-    try:
-        with blocker.cursor() as cur:
-            cur.execute("LOCK TABLE numbers_data.rows IN ACCESS EXCLUSIVE MODE")
+    with pg_db.locked("numbers_data.rows"):
         killed = subprocess.Popen(cmd, env={**env, "SOURCES__NUMBERS__TAG": "v2"}, cwd=tmp_path,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True)
         try:
-            wait_for(
-                lambda: pg_db.query(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                ),
-                120, what="the step's load to wait on the table lock",
-            )
+            wait_for(pg_db.lock_waiters, 120, what="the step's load to wait on the table lock")
         finally:
             os.killpg(killed.pid, signal.SIGKILL)  # the run's whole process group
             killed.wait(timeout=30)
-    finally:
-        blocker.rollback()
-        blocker.close()
     time.sleep(0.5)
     assert tags(pg_db, "rows") in ({"v1": NUMBERS_ROWS}, {"v2": NUMBERS_ROWS})
 
