@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import PROJECT_ENV_VARS
 
 
 @pytest.fixture(autouse=True)
@@ -15,7 +16,7 @@ def _reset_project_state(monkeypatch: pytest.MonkeyPatch):
     """Forget the process-wide project; no project dir or profile leaks in from the env."""
     from dltplus_dagster.project import run_context
 
-    for var in ("DLT_PROJECT_DIR", "WORKSPACE__PROFILE"):
+    for var in PROJECT_ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     run_context.reset()
     yield

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import AssetKey
+from dagster import AssetKey, DagsterInstance, Definitions
 
 SECRET = "shop-demo-key-7f3a9c"  # planted in the example's .dlt/secrets.toml
 PROFILE = "tests"
@@ -55,3 +55,23 @@ def md_value(metadata: dict[str, Any], key: str) -> Any:
     """The raw value of a metadata entry (MetadataValue wrappers unwrapped)."""
     value = metadata[key]
     return getattr(value, "value", value)
+
+
+def run_assets(
+    defs: Definitions,
+    inst: DagsterInstance,
+    selection: list[AssetKey] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Execute the code location's global asset job in process (all assets, or `selection`)."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(instance=inst, asset_selection=selection, **kwargs)
+
+
+def materializations(result: Any) -> dict[AssetKey, dict[str, Any]]:
+    """The metadata of every asset a run materialized, by asset key."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        m = event.step_materialization_data.materialization
+        out[m.asset_key] = dict(m.metadata)
+    return out

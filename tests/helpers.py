@@ -19,6 +19,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "shop_project" / "shop_project"
 BIN = Path(sys.executable).parent  # the virtualenv's console scripts
+PROJECT_ENV_VARS = ("DLT_PROJECT_DIR", "WORKSPACE__PROFILE")  # select the project and profile
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The process env without project or profile selection (`PROJECT_ENV_VARS`), plus `extra`:
+    for subprocesses."""
+    env = {k: v for k, v in os.environ.items() if k not in PROJECT_ENV_VARS}
+    env.update(extra)
+    return env
 
 
 def make_project(tmp_path: Path, yml: str, files: dict[str, str] | None = None) -> Path:
@@ -86,6 +95,25 @@ def copy_example(dest: Path) -> Path:
             ),
         )
     )
+
+
+# runs launched from a webserver start at once, without a daemon
+NO_DAEMON_DAGSTER_YAML = """\
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: DefaultRunCoordinator
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+
+
+def no_daemon_dagster_home(home: Path) -> Path:
+    """A DAGSTER_HOME (local storage) whose runs launch at once, without a daemon."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(NO_DAEMON_DAGSTER_YAML, encoding="utf-8")
+    return home
 
 
 # --- the bad manifest corpus (tests/bad_manifests) ----------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
-from helpers import REPO
+from helpers import REPO, clean_env
 
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -248,7 +248,7 @@ def dagster_home(path: Path, storage_db: PgDatabase, extra: str = "") -> Path:
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     """The test process env without project selection, plus `extra`; the repo on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DLT_PROJECT_DIR", "WORKSPACE__PROFILE")}
+    env = clean_env()
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), str(REPO / "tests"), env.get("PYTHONPATH", "")) if p
     )

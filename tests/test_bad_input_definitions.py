@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import BAD_DIR, MANIFESTS, bad_project, manifest_env, manifest_headers
+from helpers import (
+    BAD_DIR,
+    MANIFESTS,
+    bad_project,
+    clean_env,
+    manifest_env,
+    manifest_headers,
+)
 
 from dltplus_dagster.project.errors import ProjectError
 
@@ -46,9 +53,7 @@ class Case:
 
 
 def run_validate(case: Case) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in case.unset}
-    env.pop("WORKSPACE__PROFILE", None)
-    env.pop("DLT_PROJECT_DIR", None)
+    env = {k: v for k, v in clean_env().items() if k not in case.unset}
     env.update(case.set_env)
     profile = case.headers.get("profile")
     cmd = [str(DLTPLUS), "project", "--project", str(case.project_dir)]
@@ -194,8 +199,7 @@ def test_dagster_code_location_shows_the_error(name: str, tmp_path: Path) -> Non
     manifest = BAD_DIR / f"{name}.yml"
     headers = manifest_headers(manifest)
     project_dir = bad_project(tmp_path / "project", manifest)
-    env = {**os.environ, "DLT_PROJECT_DIR": str(project_dir), "DAGSTER_HOME": str(tmp_path)}
-    env.pop("WORKSPACE__PROFILE", None)
+    env = clean_env(DLT_PROJECT_DIR=str(project_dir), DAGSTER_HOME=str(tmp_path))
     proc = subprocess.run(
         [str(DLTPLUS.parent / "dagster"), "definitions", "validate", "-f", "definitions.py"],
         capture_output=True, text=True, env=env, timeout=120, check=False,

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import copy_example
+from helpers import clean_env, copy_example
 
 from dltplus_dagster.cli import main
 
@@ -21,9 +21,7 @@ def dltplus(
     project: Path, *args: str, profile: str | None = "tests", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run `dltplus ARGS` from inside `project`; `profile` goes in via WORKSPACE__PROFILE."""
-    run_env = {
-        k: v for k, v in os.environ.items() if k not in ("DLT_PROJECT_DIR", "WORKSPACE__PROFILE")
-    }
+    run_env = clean_env()
     if profile:
         run_env["WORKSPACE__PROFILE"] = profile
     run_env.update(env or {})

@@ -30,7 +30,9 @@ from dagster_support import (
     STORES,
     duckdb_query,
     duckdb_tables,
+    materializations,
     md_value,
+    run_assets,
 )
 
 from dltplus_dagster import DltProjectResource, DltProjectTranslator, build_definitions, current
@@ -50,23 +52,13 @@ def edit_manifest(project_dir: Path, edit: Any) -> None:
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
-def run_assets(
-    defs: Definitions,
-    inst: DagsterInstance,
-    selection: list[AssetKey] | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Execute the code location's global asset job in process (all assets, or `selection`)."""
-    job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(instance=inst, asset_selection=selection, **kwargs)
-
-
-def materializations(result: Any) -> dict[AssetKey, dict[str, Any]]:
-    out = {}
-    for event in result.get_asset_materialization_events():
-        m = event.step_materialization_data.materialization
-        out[m.asset_key] = dict(m.metadata)
-    return out
+def profile_run_config(project_dir: Path, profile: str) -> dict[str, Any]:
+    """Run config that points the `dlt_project` resource at `profile` (as in the Launchpad)."""
+    return {
+        "resources": {
+            "dlt_project": {"config": {"project_dir": str(project_dir), "profile": profile}}
+        }
+    }
 
 
 def check_results(result: Any) -> dict[tuple[AssetKey, str], Any]:
@@ -326,11 +318,7 @@ def test_current_in_a_step_is_the_runs_project_and_profile(
         defs,
         instance,
         [K("probe")],
-        run_config={
-            "resources": {
-                "dlt_project": {"config": {"project_dir": str(shop_project), "profile": PROFILE}}
-            }
-        },
+        run_config=profile_run_config(shop_project, PROFILE),
     )
     assert result.success
     # the same asset with the resource replaced
@@ -439,11 +427,7 @@ def test_the_runs_profile_decides_where_data_goes(
         defs,
         instance,
         [ORDERS],
-        run_config={
-            "resources": {
-                "dlt_project": {"config": {"project_dir": str(shop_project), "profile": PROFILE}}
-            }
-        },
+        run_config=profile_run_config(shop_project, PROFILE),
     )
     assert result.success
     md = materializations(result)[ORDERS]

@@ -17,7 +17,7 @@ import requests
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
 from dagster_support import PROFILE, SECRET, duckdb_query, duckdb_tables
-from helpers import REPO, copy_example, free_port
+from helpers import REPO, copy_example, free_port, no_daemon_dagster_home
 from helpers import webserver as start_webserver
 
 BIN = Path(sys.executable).parent
@@ -36,19 +36,10 @@ EXAMPLE_KEYS = {
     ("shop_raw", "stores"),
     ("shop_reports", "customer_totals"),
 }
-# runs launched from the webserver must start without a daemon
-DAGSTER_YAML = """\
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-telemetry:
-  enabled: false
-"""
 
 
 def dagster_env(project: Path, home: Path) -> dict[str, str]:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    no_daemon_dagster_home(home)  # runs launched from the webserver need no daemon
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
     env.update(
         DAGSTER_HOME=str(home),

@@ -22,7 +22,9 @@ from dagster_support import (
     PROFILE,
     duckdb_query,
     duckdb_tables,
+    materializations,
     md_value,
+    run_assets,
 )
 
 from dltplus_dagster import DltDatasetIOManager, build_definitions, current
@@ -38,22 +40,6 @@ def reports_defs(project: Path, assets: list[AssetsDefinition]) -> Definitions:
         assets=assets,
         resources={"reports_io": DltDatasetIOManager(dataset="shop_reports")},
     )
-
-
-def run(
-    defs: Definitions, inst: DagsterInstance, keys: list[AssetKey], **kwargs: Any
-) -> Any:
-    job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(instance=inst, asset_selection=keys, **kwargs)
-
-
-def materialized(result: Any) -> dict[AssetKey, dict[str, Any]]:
-    return {
-        e.step_materialization_data.materialization.asset_key: dict(
-            e.step_materialization_data.materialization.metadata
-        )
-        for e in result.get_asset_materialization_events()
-    }
 
 
 def rows(project: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -102,7 +88,7 @@ def test_frame_written_then_read_as_pandas_arrow_and_selected_columns(
     graph = defs.resolve_asset_graph()
     assert set(graph.get(K("stats_as_arrow")).parent_keys) == {stats_key}
 
-    result = run(
+    result = run_assets(
         defs,
         instance,
         [stats_key, K("stats_as_pandas"), K("stats_as_arrow"), K("only_cities")],
@@ -113,7 +99,7 @@ def test_frame_written_then_read_as_pandas_arrow_and_selected_columns(
     assert rows(shop_project, sql) == [
         ("Berlin", 4), ("Lisbon", 3), ("Oslo", 3)
     ]
-    md = materialized(result)[stats_key]
+    md = materializations(result)[stats_key]
     assert md_value(md, "dagster/row_count") == 3
     assert md_value(md, "dagster/table_name") == "warehouse.shop_reports.city_stats"
     assert md_value(md, "dlt/load_id")
@@ -155,9 +141,9 @@ def test_pipeline_table_as_input_lineage(shop_project: Path, instance: DagsterIn
     assert summary_key in graph.get(ORDERS).child_keys
 
     # the pipeline asset and the user's asset in one run: orders load through dlt_dataset_io
-    result = run(defs, instance, [ORDERS, summary_key])
+    result = run_assets(defs, instance, [ORDERS, summary_key])
     assert result.success, failure_text(result)
-    assert set(materialized(result)) == {ORDERS, summary_key}
+    assert set(materializations(result)) == {ORDERS, summary_key}
     # tests profile: 40 orders over 10 customers, 4 each
     assert rows(
         shop_project,
@@ -168,7 +154,7 @@ def test_pipeline_table_as_input_lineage(shop_project: Path, instance: DagsterIn
     assert summed == pytest.approx(total)
 
     # later run of the summary alone reads what the pipeline stored
-    again = run(defs, instance, [summary_key])
+    again = run_assets(defs, instance, [summary_key])
     assert again.success, failure_text(again)
     assert rows(shop_project, "SELECT COUNT(*) FROM shop_reports.order_summary") == [(10,)]
 
@@ -196,7 +182,7 @@ def test_partitions_replace_only_their_rows(shop_project: Path, instance: Dagste
 
     defs = reports_defs(shop_project, [sales, sales_reader])
     for key in ("a", "b", "a"):
-        result = run(defs, instance, [sales_key], partition_key=key)
+        result = run_assets(defs, instance, [sales_key], partition_key=key)
         assert result.success, failure_text(result)
 
     got = rows(
@@ -206,7 +192,7 @@ def test_partitions_replace_only_their_rows(shop_project: Path, instance: Dagste
     # partition a written twice: only its latest rows (run 3); b's rows (run 2) untouched
     assert got == [("a", "a1", 3.0), ("a", "a2", 6.0), ("b", "b1", 2.0), ("b", "b2", 4.0)]
 
-    result = run(defs, instance, [K("sales_reader")], partition_key="b")
+    result = run_assets(defs, instance, [K("sales_reader")], partition_key="b")
     assert result.success, failure_text(result)
     frame = seen["b"]
     assert sorted(frame["store"]) == ["b1", "b2"]
@@ -226,7 +212,7 @@ def test_unsupported_output_type_fails_clearly(
         return "hello"
 
     defs = reports_defs(shop_project, [not_a_frame])
-    result = run(defs, instance, [bad_key], raise_on_error=False)
+    result = run_assets(defs, instance, [bad_key], raise_on_error=False)
     assert not result.success
     text = failure_text(result)
     assert "shop_reports/not_a_frame returned str" in text
@@ -246,16 +232,16 @@ def test_empty_frame_leaves_table_untouched(shop_project: Path, instance: Dagste
         return pd.DataFrame({"x": pd.Series(range(config.n), dtype="int64")})
 
     defs = reports_defs(shop_project, [maybe_empty])
-    assert run(defs, instance, [key]).success
+    assert run_assets(defs, instance, [key]).success
     assert rows(shop_project, "SELECT COUNT(*) FROM shop_reports.maybe_empty") == [(3,)]
 
     empty_run = {"ops": {"shop_reports__maybe_empty": {"config": {"n": 0}}}}
-    result = run(defs, instance, [key], run_config=empty_run)
+    result = run_assets(defs, instance, [key], run_config=empty_run)
     assert result.success, failure_text(result)
     assert rows(shop_project, "SELECT x FROM shop_reports.maybe_empty ORDER BY x") == [
         (0,), (1,), (2,)
     ]
-    md = materialized(result)[key]
+    md = materializations(result)[key]
     assert md_value(md, "dagster/row_count") == 3  # the table's rows, not the empty output's
 
 
@@ -277,7 +263,7 @@ def test_table_name_with_sql_is_normalized(shop_project: Path, instance: Dagster
         seen["frame"] = injected
 
     defs = reports_defs(shop_project, [injected, read_injected])
-    result = run(defs, instance, [key, K("read_injected")])
+    result = run_assets(defs, instance, [key, K("read_injected")])
     assert result.success, failure_text(result)
 
     tables = duckdb_tables(shop_project)
@@ -287,7 +273,7 @@ def test_table_name_with_sql_is_normalized(shop_project: Path, instance: Dagster
     assert rows(shop_project, "SELECT COUNT(*) FROM shop_reports.x_drop_table_customers") == [(2,)]
     assert rows(shop_project, "SELECT COUNT(*) FROM shop_reports.customers") == [(1,)]
     assert sorted(seen["frame"]["v"]) == [1, 2]
-    md = materialized(result)[key]
+    md = materializations(result)[key]
     assert md_value(md, "dagster/table_name") == "warehouse.shop_reports.x_drop_table_customers"
 
 
@@ -309,9 +295,9 @@ def test_append_disposition_and_list_of_dicts(
         },
     )
     for _ in range(2):
-        result = run(defs, instance, [key])
+        result = run_assets(defs, instance, [key])
         assert result.success, failure_text(result)
-        assert md_value(materialized(result)[key], "dlt/write_disposition") == "append"
+        assert md_value(materializations(result)[key], "dlt/write_disposition") == "append"
     sql = "SELECT id, COUNT(*) FROM shop_reports.events GROUP BY id ORDER BY id"
     assert rows(shop_project, sql) == [
         (1, 2), (2, 2)

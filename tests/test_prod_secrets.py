@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import BIN, REPO, copy_example, free_port
+from helpers import BIN, REPO, clean_env, copy_example, free_port, no_daemon_dagster_home
 from helpers import webserver as start_webserver
 from pg import PgServer, pg_server, with_database  # noqa: F401 - fixture
 
@@ -185,8 +185,7 @@ def test_project_config_redacts_secrets(project_dir: Path) -> None:
 def run_cli(
     project_dir: Path, *args: str, debug: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **SECRET_ENV}
-    env.pop("WORKSPACE__PROFILE", None)
+    env = clean_env(**SECRET_ENV)
     return subprocess.run(
         [str(BIN / "dltplus"), *(["--debug"] if debug else []), *args[:1],
          "--project", str(project_dir), "--profile", "tests", *args[1:]],
@@ -331,13 +330,7 @@ def graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> t
 @pytest.fixture
 def webserver(tmp_path: Path, project_dir: Path) -> Iterator[tuple[str, Path, Path]]:
     """`dagster-webserver` for the planted project (runs launch in subprocesses, no daemon)."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
-        "run_coordinator:\n  module: dagster.core.run_coordinator\n"
-        "  class: DefaultRunCoordinator\n"  # launch at once: no daemon needed
-    )
+    home = no_daemon_dagster_home(tmp_path / "dagster_home")
     log_path = tmp_path / "webserver.log"
     port = free_port()
     env = {

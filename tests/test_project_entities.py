@@ -11,7 +11,7 @@ from pathlib import Path
 import dlt
 import pytest
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from helpers import ITEMS_SOURCE, make_project
+from helpers import ITEMS_SOURCE, clean_env, make_project
 
 from dltplus_dagster import current
 from dltplus_dagster.project.errors import (
@@ -536,7 +536,7 @@ def test_plain_dlt_in_a_fresh_project_folder(tmp_path: Path) -> None:
         "p.run([{'id': 1}], table_name='t')\n"
         "print(p.pipelines_dir)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("DLT_PROJECT_DIR", "WORKSPACE__PROFILE")}
+    env = clean_env()
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=root,
