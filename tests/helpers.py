@@ -33,8 +33,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 def make_project(tmp_path: Path, yml: str, files: dict[str, str] | None = None) -> Path:
     """Write `dlt.yml` (dedented) and `files` (relative path -> text) under `tmp_path/project`.
 
-    Python packages `sources/` and `transformations/` get an `__init__.py` when files are
-    written into them. Returns the project dir.
+    Python packages `sources/` and `transformations/` (also below a code dir, as
+    `code/sources/`) get an `__init__.py` when files are written into them. Returns the
+    project dir.
     """
     root = Path(tmp_path) / "project"
     root.mkdir(parents=True, exist_ok=True)
@@ -43,11 +44,14 @@ def make_project(tmp_path: Path, yml: str, files: dict[str, str] | None = None) 
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text), encoding="utf-8")
-        top = Path(rel).parts[0]
-        if top in ("sources", "transformations") and len(Path(rel).parts) > 1:
-            init = root / top / "__init__.py"
-            if not init.exists():
-                init.write_text("", encoding="utf-8")
+        parts = Path(rel).parts
+        for i, part in enumerate(parts[:-1]):
+            # a regular package (not a namespace one, which another project's regular
+            # `sources` package further down sys.path would shadow)
+            if part in ("sources", "transformations"):
+                init = root.joinpath(*parts[: i + 1], "__init__.py")
+                if not init.exists():
+                    init.write_text("", encoding="utf-8")
     return root
 
 
