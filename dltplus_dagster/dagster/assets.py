@@ -3,8 +3,8 @@
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence
 
 from dagster import (
     AssetCheckResult,
@@ -46,10 +46,10 @@ LOCAL_FILE_DESTINATIONS = ("duckdb", "motherduck_local")
 class ProjectAssets:
     """The assets built for a project, plus what jobs and schedules need to select them."""
 
-    assets: List[AssetsDefinition]
-    keys_by_pipeline: Dict[str, List[AssetKey]]
-    keys_by_transformation: Dict[str, List[AssetKey]]
-    local_file_tags: List[str]
+    assets: list[AssetsDefinition]
+    keys_by_pipeline: dict[str, list[AssetKey]]
+    keys_by_transformation: dict[str, list[AssetKey]]
+    local_file_tags: list[str]
 
 
 def op_name(prefix: str, name: str) -> str:
@@ -57,7 +57,7 @@ def op_name(prefix: str, name: str) -> str:
     return f"{prefix}_{safe}"
 
 
-def _local_file_tag(entities: EntityFactory, destination: str) -> Optional[str]:
+def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
     if entities.destination_type(destination) in LOCAL_FILE_DESTINATIONS:
         return f"{entities.destination_type(destination)}:{destination}"
     return None
@@ -107,9 +107,9 @@ def build_project_assets(
     return result
 
 
-def _keys_by_table(assets: Sequence[AssetsDefinition]) -> Dict[tuple[str, str], AssetKey]:
+def _keys_by_table(assets: Sequence[AssetsDefinition]) -> dict[tuple[str, str], AssetKey]:
     """(dataset, table) -> asset key of the tables already built (keys are the translator's)."""
-    keys: Dict[tuple[str, str], AssetKey] = {}
+    keys: dict[tuple[str, str], AssetKey] = {}
     for assets_def in assets:
         for key, spec in assets_def.specs_by_key.items():
             md = spec.metadata or {}
@@ -118,8 +118,8 @@ def _keys_by_table(assets: Sequence[AssetsDefinition]) -> Dict[tuple[str, str], 
     return keys
 
 
-def _tags(project: Project, entities: EntityFactory, destination: str) -> Dict[str, str]:
-    tags: Dict[str, str] = {}
+def _tags(project: Project, entities: EntityFactory, destination: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
     if tag := _local_file_tag(entities, destination):
         tags[LOCAL_FILE_TAG] = tag
     return tags
@@ -138,9 +138,9 @@ def pipeline_assets(
     destination = entity.destination or ""
     dest_type = entities.destination_type(destination)
     tables = state.pipeline_tables(name)
-    specs: List[AssetSpec] = []
-    resource_by_key: Dict[AssetKey, str] = {}
-    table_by_key: Dict[AssetKey, str] = {}
+    specs: list[AssetSpec] = []
+    resource_by_key: dict[AssetKey, str] = {}
+    table_by_key: dict[AssetKey, str] = {}
     checks = []
     for t in tables:
         data = TableAssetData(
@@ -229,7 +229,7 @@ def _remove_run_dir(work_dir: str) -> None:
         os.rmdir(os.path.dirname(work_dir))
 
 
-def replaced_row_counts(result: RunResult) -> Dict[str, int]:
+def replaced_row_counts(result: RunResult) -> dict[str, int]:
     """Row counts known without a query: a table the run replaced holds what the run loaded."""
     return {
         table: rows
@@ -238,7 +238,7 @@ def replaced_row_counts(result: RunResult) -> Dict[str, int]:
     }
 
 
-def specs_keys(specs: Sequence[AssetSpec]) -> List[AssetKey]:
+def specs_keys(specs: Sequence[AssetSpec]) -> list[AssetKey]:
     return [s.key for s in specs]
 
 
@@ -261,7 +261,7 @@ def transformation_assets(
     entities: EntityFactory,
     name: str,
     translator: DltProjectTranslator,
-    keys_by_table: Optional[Dict[tuple[str, str], AssetKey]] = None,
+    keys_by_table: dict[tuple[str, str], AssetKey] | None = None,
 ) -> AssetsDefinition:
     """A multi-asset over a transformation's output tables, depending on the tables it reads."""
     entity = entities.get_transformation(name)
@@ -349,10 +349,10 @@ def external_dataset_assets(
     entities: EntityFactory,
     translator: DltProjectTranslator,
     produced: set[AssetKey],
-) -> Optional[AssetsDefinition]:
+) -> AssetsDefinition | None:
     """Declared dataset tables nothing in the project writes: observable, reporting row counts."""
-    specs: List[AssetSpec] = []
-    table_by_key: Dict[AssetKey, tuple[str, str]] = {}
+    specs: list[AssetSpec] = []
+    table_by_key: dict[AssetKey, tuple[str, str]] = {}
     for ds_name, ds in project.datasets.items():
         dests = entities.dataset_destinations(ds_name)
         if not dests:

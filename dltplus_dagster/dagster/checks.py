@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, List
+from collections.abc import Iterator
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
@@ -10,7 +10,7 @@ from dltplus_dagster.project.catalog import Dataset
 from dltplus_dagster.project.model import TableCheck
 
 
-def check_specs(key: AssetKey, checks: TableCheck) -> List[AssetCheckSpec]:
+def check_specs(key: AssetKey, checks: TableCheck) -> list[AssetCheckSpec]:
     specs = []
     if checks.not_empty:
         specs.append(AssetCheckSpec("not_empty", asset=key, description="table has rows"))

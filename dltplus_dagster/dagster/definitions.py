@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dagster import Definitions, ExecutorDefinition, multiprocess_executor
 
@@ -23,18 +24,18 @@ RESOURCE_KEY = "dlt_project"
 
 
 def build_definitions(
-    project_dir: Optional[str] = None,
-    profile: Optional[str] = None,
-    translator: Optional[DltProjectTranslator] = None,
+    project_dir: str | None = None,
+    profile: str | None = None,
+    translator: DltProjectTranslator | None = None,
     *,
     assets: Sequence[Any] = (),
-    resources: Optional[Mapping[str, Any]] = None,
+    resources: Mapping[str, Any] | None = None,
     jobs: Sequence[Any] = (),
     schedules: Sequence[Any] = (),
     sensors: Sequence[Any] = (),
     asset_checks: Sequence[Any] = (),
-    max_concurrent: Optional[int] = None,
-    executor: Optional[ExecutorDefinition] = None,
+    max_concurrent: int | None = None,
+    executor: ExecutorDefinition | None = None,
 ) -> Definitions:
     """Definitions for the project at `project_dir` (default: `DLT_PROJECT_DIR` or discovery).
 

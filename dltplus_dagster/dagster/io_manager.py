@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from dagster import ConfigurableIOManager, InitResourceContext, InputContext, OutputContext
 from pydantic import Field
@@ -28,7 +29,7 @@ class DltDatasetIOManager(ConfigurableIOManager):
 
     dataset: str = Field(default="", description="Dataset outputs are written to")
     write_disposition: str = Field(default="replace", description="append, replace or merge")
-    dlt_project: Optional[DltProjectResource] = Field(
+    dlt_project: DltProjectResource | None = Field(
         default=None, description="Project resource; build_definitions sets the `dlt_project` one"
     )
 
@@ -103,7 +104,7 @@ class DltDatasetIOManager(ConfigurableIOManager):
         dataset = str(upstream_md.get("dataset") or upstream_md.get("dlt/dataset") or (
             key.path[-2] if len(key.path) > 1 else self.dataset))
         ds = self._dataset(dataset)
-        columns: Optional[Sequence[str]] = (context.definition_metadata or {}).get("columns")
+        columns: Sequence[str] | None = (context.definition_metadata or {}).get("columns")
         rel = ds.table(table)
         if context.has_asset_partitions:
             column = str(upstream_md.get("partition_column") or DEFAULT_PARTITION_COLUMN)

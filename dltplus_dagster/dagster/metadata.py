@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
 
 from dltplus_dagster.project.catalog import Dataset
 
 
-def database_name(dataset: Dataset) -> Optional[str]:
+def database_name(dataset: Dataset) -> str | None:
     """The destination's database (DuckDB: the file's stem), never the credentials."""
     try:
         creds = dataset.dlt_dataset.destination_client.config.credentials
-    except Exception:  # a destination without a database concept (filesystem)
+    except Exception:  # noqa: BLE001 - a destination without a database (filesystem)
         return None
     db = getattr(creds, "database", None)
     if not isinstance(db, str) or not db:
@@ -29,12 +30,12 @@ def database_name(dataset: Dataset) -> Optional[str]:
     return db
 
 
-def qualified_table_name(dataset: Dataset, table: str, database: Optional[str]) -> str:
+def qualified_table_name(dataset: Dataset, table: str, database: str | None) -> str:
     parts = [database] if database else []
     return ".".join([*parts, dataset.name, table])
 
 
-def column_schema(table_schema: Optional[Mapping[str, Any]]) -> Optional[TableSchema]:
+def column_schema(table_schema: Mapping[str, Any] | None) -> TableSchema | None:
     if not table_schema:
         return None
     columns = copy.deepcopy(dict(table_schema.get("columns") or {}))
@@ -55,14 +56,14 @@ def column_schema(table_schema: Optional[Mapping[str, Any]]) -> Optional[TableSc
     )
 
 
-def stored_table_schema(dataset: Dataset, table: str) -> Optional[Dict[str, Any]]:
+def stored_table_schema(dataset: Dataset, table: str) -> dict[str, Any] | None:
     for schema in dataset.dlt_dataset.schemas:
         if table in schema.tables:
             return copy.deepcopy(schema.tables[table])
     return None
 
 
-def stored_schema_metadata(dataset: Dataset, table: str) -> Dict[str, Any]:
+def stored_schema_metadata(dataset: Dataset, table: str) -> dict[str, Any]:
     """Name, version and hash of the stored dlt schema that holds `table` (empty if none)."""
     for schema in dataset.dlt_dataset.schemas:
         if table in schema.tables:
@@ -77,13 +78,13 @@ def stored_schema_metadata(dataset: Dataset, table: str) -> Dict[str, Any]:
 def table_metadata(
     dataset: Dataset,
     table: str,
-    row_count: Optional[int],
-    database: Optional[str],
-    table_schema: Optional[Mapping[str, Any]] = None,
-    extra: Optional[Mapping[str, Any]] = None,
-) -> Dict[str, Any]:
+    row_count: int | None,
+    database: str | None,
+    table_schema: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Standard Dagster table metadata plus dlt's (`dlt/...`) for one table."""
-    md: Dict[str, Any] = {
+    md: dict[str, Any] = {
         "dagster/table_name": qualified_table_name(dataset, table, database),
         "dlt/dataset": dataset.name,
         "dlt/destination": dataset.destination_name,

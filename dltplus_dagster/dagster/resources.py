@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
@@ -23,12 +24,12 @@ class DltProjectResource(ConfigurableResource):
     """
 
     project_dir: str = Field(description="Folder holding dlt.yml")
-    profile: Optional[str] = Field(
+    profile: str | None = Field(
         default=None,
         description="Profile for this run (dev, tests, prod...); empty: the project's selection",
     )
 
-    _project: Optional[Project] = PrivateAttr(default=None)
+    _project: Project | None = PrivateAttr(default=None)
 
     def project(self) -> Project:
         if self._project is None or self._project.is_stale():

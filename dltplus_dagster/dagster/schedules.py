@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
-from dagster import AssetKey, AssetSelection, ScheduleDefinition
-from dagster import define_asset_job
+from dagster import AssetKey, AssetSelection, ScheduleDefinition, define_asset_job
 
 from dltplus_dagster.dagster.assets import ProjectAssets
 from dltplus_dagster.project.errors import ManifestError
@@ -14,9 +13,9 @@ from dltplus_dagster.project.project import Project
 
 def build_jobs_and_schedules(
     project: Project, assets: ProjectAssets
-) -> Tuple[List[Any], List[ScheduleDefinition]]:
-    jobs: Dict[str, Any] = {}
-    schedules: List[ScheduleDefinition] = []
+) -> tuple[list[Any], list[ScheduleDefinition]]:
+    jobs: dict[str, Any] = {}
+    schedules: list[ScheduleDefinition] = []
     for name, pipeline in project.pipelines.items():
         keys = assets.keys_by_pipeline.get(name, [])
         if not pipeline.schedule or not keys:
@@ -59,11 +58,11 @@ def _selection(
     project: Project,
     assets: ProjectAssets,
     job: str,
-    pipelines: List[str],
-    transformations: List[str],
-    strings: List[str],
+    pipelines: list[str],
+    transformations: list[str],
+    strings: list[str],
 ) -> AssetSelection:
-    keys: List[AssetKey] = []
+    keys: list[AssetKey] = []
     for p in pipelines:
         if p not in assets.keys_by_pipeline:
             raise _unknown(project, job, "pipelines", p, assets.keys_by_pipeline)
@@ -76,12 +75,12 @@ def _selection(
     for s in strings:
         try:
             selection = selection | AssetSelection.from_string(s)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - Dagster raises several types for bad syntax
             raise project.error_at(("dagster", "jobs", job, "assets"), f"bad selection {s!r}: {e}")
     return selection
 
 
-def _unknown(project: Project, job: str, kind: str, name: str, known: Dict) -> ManifestError:
+def _unknown(project: Project, job: str, kind: str, name: str, known: dict) -> ManifestError:
     return project.error_at(
         ("dagster", "jobs", job, kind),
         f"'{name}' is not declared; declared {kind}: {', '.join(known) or '(none)'}",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Optional, Sequence
+from typing import Literal
 
 from dagster import AssetKey, AssetSpec
 
@@ -21,8 +22,8 @@ class TableAssetData:
     table: str
     destination: str
     destination_type: str
-    description: Optional[str] = None
-    group: Optional[str] = None
+    description: str | None = None
+    group: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     deps: Sequence[AssetKey] = ()
     key_prefix: Sequence[str] = ()
@@ -34,10 +35,10 @@ class DltProjectTranslator:
     def get_asset_key(self, data: TableAssetData) -> AssetKey:
         return AssetKey([*data.key_prefix, data.dataset, data.table])
 
-    def get_group_name(self, data: TableAssetData) -> Optional[str]:
+    def get_group_name(self, data: TableAssetData) -> str | None:
         return data.group or data.entity
 
-    def get_description(self, data: TableAssetData) -> Optional[str]:
+    def get_description(self, data: TableAssetData) -> str | None:
         if data.description:
             return data.description
         verb = {"pipeline": "Loaded by dlt pipeline", "transformation": "Written by transformation",

@@ -276,7 +276,7 @@ class Dataset:
 
         try:
             schemas = list(self.dlt_dataset.schemas)
-        except Exception:
+        except Exception:  # noqa: BLE001 - no dataset yet: write with a new schema
             schemas = []
         for schema in schemas:
             if table_name in schema.tables:
@@ -387,7 +387,7 @@ def _as_resource(data: Any, table_name: str) -> Any:
 
 def _is_frame(data: Any) -> bool:
     mod = type(data).__module__
-    return mod.startswith("pandas") or mod.startswith("pyarrow")
+    return mod.startswith(("pandas", "pyarrow"))
 
 
 class Catalog:

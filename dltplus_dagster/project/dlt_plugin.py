@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, Optional
+from typing import Any
 
 from dlt.common.configuration import plugins
 
@@ -20,8 +20,8 @@ DISABLE_ENV = "DLTPLUS_DISABLE_DLT_PLUGIN"
 
 @plugins.hookimpl(specname="plug_run_context")
 def plug_project_context(
-    run_dir: Optional[str], runtime_kwargs: Optional[Dict[str, Any]]
-) -> Optional[Any]:
+    run_dir: str | None, runtime_kwargs: dict[str, Any] | None
+) -> Any | None:
     if os.environ.get(DISABLE_ENV):
         return None
     from dltplus_dagster.project.errors import ProjectError, ProjectNotFound

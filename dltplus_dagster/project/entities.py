@@ -162,12 +162,12 @@ class EntityFactory:
 
         entity = self.get_pipeline_entity(name)
         activate(self.project)
-        kwargs: dict[str, Any] = dict(
-            pipeline_name=name,
-            destination=self.get_destination(entity.destination),  # type: ignore[arg-type]
-            dataset_name=entity.dataset_name,
-            pipelines_dir=pipelines_dir or self.project.pipelines_dir,
-        )
+        kwargs: dict[str, Any] = {
+            "pipeline_name": name,
+            "destination": self.get_destination(entity.destination),  # type: ignore[arg-type]
+            "dataset_name": entity.dataset_name,
+            "pipelines_dir": pipelines_dir or self.project.pipelines_dir,
+        }
         if entity.progress:
             kwargs["progress"] = entity.progress
         kwargs.update(entity.pipeline_kwargs())

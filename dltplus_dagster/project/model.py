@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Union
 
+from dltplus_dagster.project.errors import ManifestError
 from dltplus_dagster.project.manifest import KeyPath, Locations, error_at
 
 logger = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
                 continue
             try:
                 return _build(arg, value, path, locations)
-            except Exception as e:  # try the next alternative
+            except ManifestError as e:  # try the next alternative
                 errors.append(e)
                 if _same_shape(arg, value):
                     same_shape.append(e)
@@ -335,12 +336,12 @@ def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
 
 
 @functools.cache
-def _hints(cls: Any) -> Dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
 @functools.cache
-def _fields(cls: Any) -> Dict[str, Any]:
+def _fields(cls: Any) -> dict[str, Any]:
     return {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("from_key")}
 
 

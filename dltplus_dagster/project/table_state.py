@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.project import Project
@@ -30,7 +30,7 @@ class PipelineTable:
 
     resource: str
     table: str
-    description: Optional[str] = None
+    description: str | None = None
 
 
 class TableState:
@@ -42,9 +42,9 @@ class TableState:
         self.path = os.path.join(project.project_dir, STATE_FILE)
         self._doc = self._read()
         self._dirty = False
-        self._code_fp: Optional[str] = None
+        self._code_fp: str | None = None
 
-    def _read(self) -> Dict[str, Any]:
+    def _read(self) -> dict[str, Any]:
         try:
             with open(self.path, encoding="utf-8") as f:
                 doc = json.load(f)
@@ -68,7 +68,7 @@ class TableState:
         except OSError as e:
             logger.info("table cache not written (%s): %s", self.path, e)
 
-    def pipeline_tables(self, pipeline_name: str) -> List[PipelineTable]:
+    def pipeline_tables(self, pipeline_name: str) -> list[PipelineTable]:
         entity = self.entities.get_pipeline_entity(pipeline_name)
         fp = self._fingerprint(pipeline_name)
         cached = self._doc["pipelines"].get(pipeline_name)
@@ -83,8 +83,8 @@ class TableState:
         return tables
 
     def _discover(
-        self, source_name: str, selection: Optional[List[str]], table_names: Dict[str, str]
-    ) -> List[PipelineTable]:
+        self, source_name: str, selection: list[str] | None, table_names: dict[str, str]
+    ) -> list[PipelineTable]:
         source = self.entities.get_source(source_name)
         resources = source.selected_resources
         if selection:
@@ -130,7 +130,7 @@ class TableState:
         return self._code_fp
 
 
-def _describe(resource: Any) -> Optional[str]:
+def _describe(resource: Any) -> str | None:
     fn = getattr(getattr(resource, "_pipe", None), "gen", None)
     doc = getattr(fn, "__doc__", None)
     return doc.strip().splitlines()[0] if doc and doc.strip() else None
