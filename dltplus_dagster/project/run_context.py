@@ -160,6 +160,7 @@ def activate(project: Project) -> ProjectRunContext:
 
 
 _PROJECT_PACKAGES = ("sources", "transformations", "destinations")
+_added_paths: set[str] = set()
 
 
 def _use_project_modules(project_dir: str) -> None:
@@ -168,8 +169,16 @@ def _use_project_modules(project_dir: str) -> None:
     Several projects may be used in one process (tests, a code location serving two), so the
     modules of another project's `sources` package are dropped from the import cache.
     """
+    # another project's dir stays off the path: a regular `sources` package there would win
+    # over this project's namespace `sources/` folder wherever it stood on sys.path
+    for old in _added_paths - {project_dir}:
+        if old in sys.path:
+            sys.path.remove(old)
+    _added_paths.intersection_update({project_dir})
     if project_dir in sys.path:
         sys.path.remove(project_dir)
+    else:
+        _added_paths.add(project_dir)  # only dirs this package put on the path are taken off
     sys.path.insert(0, project_dir)
     prefix = os.path.join(project_dir, "")
     for mod_name in list(sys.modules):
