@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m dltplus_dagster.demo
 
-## The whole test suite (real DuckDB, PostgreSQL, Dagster, webserver, browser).
+## The whole test suite (real DuckDB, PostgreSQL, Redis, Dagster, webserver, browser).
+## Starts PostgreSQL/Redis when installed but stopped; installs Chromium when missing.
 test: $(STAMP)
+	bash tests/services/ensure_services.sh
+	bash tests/services/ensure_browser.sh || echo "chromium is missing: tests/test_prod_browser.py will fail (see docs/testing.md)"
 	$(PY) -m pytest tests
 
 ## The Dagster UI on http://127.0.0.1:3000 for the example project.
