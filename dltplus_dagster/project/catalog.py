@@ -81,7 +81,11 @@ class Dataset:
 
             activate(self.project)
             destination = self.entities.get_destination(self.destination_name)
-            schemas = _stored_schemas(destination, self.name)
+            if _missing_local_database(destination, self.name):
+                # nothing stored yet, and reading must not create an empty database file
+                schemas = [dlt.Schema(self.name)]
+            else:
+                schemas = _stored_schemas(destination, self.name)
             self._dlt = dlt.dataset(destination, self.name, schema=schemas or None)
         return self._dlt
 
@@ -313,6 +317,24 @@ def _file_options(destination_type: str) -> dict[str, str]:
     fast; remote destinations keep dlt's defaults (their loaders may not all read LZ4).
     """
     return {"data_writer.compression": "lz4"} if destination_type in LOCAL_FILE_LOADERS else {}
+
+
+def _missing_local_database(destination: Any, dataset_name: str) -> bool:
+    """True for a DuckDB destination whose database file does not exist yet."""
+    if not str(destination.destination_type).endswith(".duckdb"):
+        return False
+    from dlt.dataset.utils import get_destination_client_initial_config
+
+    try:
+        config = destination.configuration(
+            get_destination_client_initial_config(destination, dataset_name)
+        )
+    except Exception:  # noqa: BLE001 - unresolvable here: let the normal read report it
+        return False
+    database = getattr(config.credentials, "database", None)
+    return isinstance(database, str) and database.endswith(".duckdb") and not os.path.exists(
+        database
+    )
 
 
 def _stored_schemas(destination: Any, dataset_name: str) -> list[Any]:
