@@ -250,24 +250,14 @@ class _Checker:
         section = self.project.dagster
         for job_name, job in section.jobs.items():
             base: KeyPath = ("dagster", "jobs", job_name)
-            for i, p in enumerate(job.pipelines):
-                if p not in self.project.pipelines:
-                    yield (
-                        base + ("pipelines", str(i)),
-                        (
-                            f"pipeline '{p}' is not declared. Declared pipelines: "
-                            f"{_listed(self.project.pipelines)}"
-                        ),
-                    )
-            for i, t in enumerate(job.transformations):
-                if t not in self.project.transformations:
-                    yield (
-                        base + ("transformations", str(i)),
-                        (
-                            f"transformation '{t}' is not declared. Declared transformations: "
-                            f"{_listed(self.project.transformations)}"
-                        ),
-                    )
+            for kind, names, declared in (
+                ("pipeline", job.pipelines, self.project.pipelines),
+                ("transformation", job.transformations, self.project.transformations),
+            ):
+                for i, name in enumerate(names):
+                    if name not in declared:
+                        message = f"{kind} '{name}' is not declared. Declared {kind}s: "
+                        yield base + (f"{kind}s", str(i)), message + _listed(declared)
             if not (job.pipelines or job.transformations or job.assets):
                 yield base, "the job selects nothing (set pipelines, transformations or assets)"
         for sched_name, sched in section.schedules.items():
