@@ -17,6 +17,7 @@ from typing import (
     Any,
 )
 
+from dltplus_dagster.project.duckdb_direct import plan_direct_write, run_direct_write
 from dltplus_dagster.project.errors import EntityNotFound, ProjectError, TableNotFound
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
 from dltplus_dagster.project.project import Project
@@ -209,7 +210,8 @@ class Dataset:
         of those, or a callable returning such an iterator (streamed chunk by chunk). The given
         `write_disposition` is always honoured, also for an existing table. The dataset's
         `contract` applies; a violation raises dlt's `DataValidationError` inside
-        `PipelineStepFailed`.
+        `PipelineStepFailed`. One DataFrame or Arrow table saved into DuckDB is inserted straight
+        from memory (same schema and load bookkeeping as dlt's pipeline, no load files).
         """
         import dlt
 
@@ -223,6 +225,14 @@ class Dataset:
         activate(self.project)
         normalized = normalize_table_name(table_name)
         schema = self._schema_for_write(normalized)
+        pipeline_name = f"save_{normalized}_pipeline"
+        destination = self.entities.get_destination(self.destination_name)
+        if primary_key is None and columns is None:
+            direct = self._save_direct(
+                data, normalized, write_disposition, schema, destination, pipeline_name
+            )
+            if direct is not None:
+                return direct
         resource = _as_resource(data, normalized)
         hints: dict[str, Any] = {"table_name": normalized, "write_disposition": write_disposition}
         if primary_key is not None:
@@ -235,8 +245,8 @@ class Dataset:
         os.makedirs(work_dir, exist_ok=True)
         try:
             pipeline = dlt.pipeline(
-                pipeline_name=f"save_{normalized}_pipeline",
-                destination=self.entities.get_destination(self.destination_name),
+                pipeline_name=pipeline_name,
+                destination=destination,
                 dataset_name=self.name,
                 pipelines_dir=work_dir,
             )
@@ -253,6 +263,22 @@ class Dataset:
             raise
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
+        return info
+
+    def _save_direct(self, data: Any, table_name: str, write_disposition: str, schema: Any,
+                     destination: Any, pipeline_name: str) -> LoadInfo | None:
+        """One frame into DuckDB without load files (see `duckdb_direct`); None: not eligible."""
+        plan = plan_direct_write(
+            data, table_name, write_disposition, schema.clone(), destination, self.contract
+        )
+        if plan is None:
+            return None
+        try:
+            info = run_direct_write(plan, destination, self.name, pipeline_name)
+        except BaseException:
+            self._dlt = None  # the stored schemas may have changed anyway: re-read them
+            raise
+        self._remember_schema(plan.schema)
         return info
 
     def _remember_schema(self, written: Any) -> None:
@@ -375,6 +401,19 @@ def _stored_schemas(destination: Any, dataset_name: str) -> list[Any]:
             if stored:
                 schemas.append(dlt.Schema.from_dict(json.loads(stored.schema), validate_schema=False))
         return schemas
+
+
+def saved_row_counts(info: LoadInfo) -> dict[str, int]:
+    """Rows written per data table by one `save()`, from its `LoadInfo`."""
+    direct = getattr(info.pipeline, "row_counts", None)
+    if isinstance(direct, dict):  # a direct DuckDB write (`duckdb_direct.DirectSaveRef`)
+        return dict(direct)
+    trace = getattr(info.pipeline, "last_trace", None)
+    if trace is None or trace.last_normalize_info is None:
+        return {}
+    return {
+        t: n for t, n in trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt")
+    }
 
 
 def normalize_table_name(name: str) -> str:

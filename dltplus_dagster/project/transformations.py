@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from dltplus_dagster.project.catalog import saved_row_counts
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.project import Project
 
@@ -50,7 +51,7 @@ def run_transformation(project: Project, entities: EntityFactory, name: str) -> 
     written = RowsWritten()
     for table, data in outputs:
         info = output.save(data, table_name=table, write_disposition=entity.write_disposition)
-        rows = _rows_written(info)
+        rows = saved_row_counts(info)
         written[table] = rows.get(table, sum(rows.values()))
         written.load_ids[table] = ", ".join(info.loads_ids)
     return written
@@ -72,13 +73,3 @@ def _pairs(produced: Any, name: str) -> Iterable[tuple[str, Any]]:
         f"transformation '{name}' must return a mapping {{table: data}} or yield "
         f"(table, data) pairs, got {type(produced).__name__}"
     )
-
-
-def _rows_written(info: Any) -> dict[str, int]:
-    pipeline = getattr(info, "pipeline", None)
-    trace = getattr(pipeline, "last_trace", None)
-    if trace is None or trace.last_normalize_info is None:
-        return {}
-    return {
-        t: n for t, n in trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt")
-    }

@@ -1,0 +1,259 @@
+"""Direct write of one in-memory frame into a DuckDB dataset, with dlt's own schema bookkeeping.
+
+dlt loads a DataFrame by writing it to a Parquet file, moving it through a load package and
+reading it back with `INSERT ... BY NAME SELECT * FROM read_parquet(...)`. For a single frame
+going into a DuckDB database in this process that round trip is avoidable: the same dlt
+functions compute the table schema (arrow types, naming, capabilities, contracts), dlt's job
+client migrates the tables and stores the schema version, and DuckDB inserts straight from the
+Arrow table (`INSERT ... BY NAME SELECT * FROM <arrow>`), data and `_dlt_loads` row in one
+transaction. It halves the write time of `Dataset.save()` and of the IO manager.
+
+Only what this path reproduces exactly takes it; `plan_direct_write` returns None for the rest
+and `save()` runs the normal dlt pipeline: other destinations, iterators and resources, merge,
+explicit hints, empty frames, nested (json) columns, type changes of existing columns, tables
+with dlt's `_dlt_id`/`_dlt_load_id` columns or nested tables, and any contract that would act
+(filter or raise). `DLTPLUS_DUCKDB_DIRECT_WRITE=false` turns the path off.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from dlt.common.pipeline import LoadInfo
+    from dlt.common.schema import Schema
+
+DIRECT_WRITE_ENV = "DLTPLUS_DUCKDB_DIRECT_WRITE"
+DIRECT_DISPOSITIONS = ("append", "replace")
+_FRAME_VIEW = "_dltplus_direct_frame"
+
+
+@dataclass
+class DirectWrite:
+    """A frame ready to insert: the schema already holds the (migrated) table."""
+
+    schema: Schema
+    table_name: str
+    write_disposition: str
+    item: pa.Table
+
+
+class DirectSaveRef(NamedTuple):
+    """`LoadInfo.pipeline` of a write that ran without a pipeline: its name and rows written
+    (what dlt's pipeline trace tells after a normal save)."""
+
+    pipeline_name: str
+    row_counts: dict[str, int]
+
+
+def direct_write_enabled() -> bool:
+    return os.environ.get(DIRECT_WRITE_ENV, "true").strip().lower() not in ("0", "false", "no")
+
+
+def plan_direct_write(
+    data: Any,
+    table_name: str,
+    write_disposition: str,
+    schema: Schema,
+    destination: Any,
+    contract: Any,
+) -> DirectWrite | None:
+    """The direct write of `data` into `table_name`, or None when dlt's pipeline must do it.
+
+    `schema` (a clone the caller owns) is updated in place exactly as dlt's extract and
+    normalize steps would update it; callers fall back with a fresh clone when None is returned.
+    """
+    if not direct_write_enabled() or write_disposition not in DIRECT_DISPOSITIONS:
+        return None
+    if not str(destination.destination_type).endswith(".duckdb"):
+        return None
+    item = _as_arrow(data)
+    if item is None or item.num_rows == 0 or _adds_dlt_columns():
+        return None
+    existing = schema.tables.get(table_name)
+    if existing is not None and not _plain_target(schema, existing):
+        return None
+
+    from dlt.common.libs import pyarrow as dlt_arrow
+
+    caps = destination.capabilities()
+    try:
+        computed = _computed_table(item, table_name, write_disposition, schema, caps, contract)
+    except Exception:  # noqa: BLE001 - naming collisions, unsupported types: dlt reports them
+        return None
+    if any(c.get("data_type") == "json" for c in computed["columns"].values()):
+        return None  # nested data: dlt's parquet and json handling decides the stored form
+    if existing is not None and _changes_column_types(existing, computed):
+        return None
+    if contract:
+        schema.set_schema_contract(contract)  # stored with the schema, as the pipeline does
+    if not _contract_allows(schema, table_name, computed, item):
+        return None
+    schema.update_table(computed, normalize_identifiers=False, merge_compound_props=False)
+    table = schema.tables[table_name]
+    x_normalizer = table.setdefault("x-normalizer", {})  # type: ignore[typeddict-item]
+    x_normalizer.pop("evolve-columns-once", None)
+    x_normalizer["seen-data"] = True
+    schema._bump_version()  # dlt's own way to seal a schema before it is stored
+    item = dlt_arrow.normalize_py_arrow_item(
+        item, schema.get_table_columns(table_name), schema.naming, caps
+    )
+    return DirectWrite(schema, table_name, write_disposition, item)
+
+
+def run_direct_write(plan: DirectWrite, destination: Any, dataset_name: str,
+                     pipeline_name: str) -> LoadInfo:
+    """Migrate the tables, insert the frame and record the load; returns dlt's `LoadInfo`."""
+    from dlt.common.storages.load_package import create_load_id
+    from dlt.dataset.utils import get_destination_clients
+
+    started_at = _now()
+    load_id = create_load_id()
+    client = get_destination_clients(plan.schema, destination, dataset_name)[0]
+    with client:
+        client.initialize_storage()
+        applied = client.update_stored_schema(
+            only_tables={plan.table_name, *plan.schema.dlt_table_names()}
+        )
+        sql = client.sql_client
+        table = sql.make_qualified_table_name(plan.table_name)
+        connection = sql.native_connection
+        connection.register(_FRAME_VIEW, plan.item)
+        try:
+            with sql.begin_transaction():
+                if plan.write_disposition == "replace":
+                    sql.execute_sql(f"DELETE FROM {table}")
+                sql.execute_sql(f"INSERT INTO {table} BY NAME SELECT * FROM {_FRAME_VIEW}")
+                client.complete_load(load_id)
+        finally:
+            connection.unregister(_FRAME_VIEW)
+        return _load_info(plan, client, load_id, applied or {}, pipeline_name, started_at)
+
+
+def _as_arrow(data: Any) -> pa.Table | None:
+    """One frame as a pyarrow Table (dlt's own pandas conversion); None for anything else."""
+    module = type(data).__module__
+    if module.startswith("pandas") and type(data).__name__ == "DataFrame":
+        from dlt.common.libs.pandas import pandas_to_arrow
+
+        return pandas_to_arrow(data)
+    if module.startswith("pyarrow"):
+        import pyarrow as pa
+
+        if isinstance(data, pa.Table):
+            return data
+        if isinstance(data, pa.RecordBatch):
+            return pa.Table.from_batches([data])
+    return None
+
+
+def _adds_dlt_columns() -> bool:
+    """True when config asks dlt to add `_dlt_load_id`/`_dlt_id` to arrow data."""
+    from dlt.common.configuration import known_sections, resolve_configuration
+    from dlt.normalize.configuration import ItemsNormalizerConfiguration
+
+    config = resolve_configuration(
+        ItemsNormalizerConfiguration(), sections=(known_sections.NORMALIZE, "parquet_normalizer")
+    )
+    return bool(config.add_dlt_load_id or config.add_dlt_id)
+
+
+def _plain_target(schema: Schema, table: Any) -> bool:
+    """An existing table this path can write: no dlt row columns, no nested tables."""
+    from dlt.common.schema.utils import get_nested_tables
+
+    columns = table.get("columns", {})
+    naming = schema.naming
+    if naming.normalize_identifier("_dlt_id") in columns:
+        return False
+    if naming.normalize_identifier("_dlt_load_id") in columns:
+        return False
+    return len(get_nested_tables(schema.tables, table["name"])) == 1
+
+
+def _computed_table(item: pa.Table, table_name: str, write_disposition: str, schema: Schema,
+                    caps: Any, contract: Any) -> Any:
+    """The table schema dlt's arrow extractor computes for `item` (same functions, same order)."""
+    from dlt.common.destination.capabilities import adjust_schema_to_capabilities
+    from dlt.common.libs import pyarrow as dlt_arrow
+    from dlt.common.schema import utils
+
+    columns = adjust_schema_to_capabilities(
+        dlt_arrow.py_arrow_to_table_schema_columns(item.schema), caps
+    )
+    columns = {k: v for k, v in columns.items() if utils.is_complete_column(v)}
+    table = utils.new_table(table_name, write_disposition=write_disposition, resource=table_name)
+    table["columns"] = columns
+    if contract:
+        table["schema_contract"] = contract  # the pipeline applies it as a resource hint too
+    return utils.normalize_table_identifiers(table, schema.naming)
+
+
+def _changes_column_types(existing: Any, computed: Any) -> bool:
+    """True when a column the table has would get another type (dlt may coerce or vary it)."""
+    from dlt.common.schema.typing import TColumnType
+    from dlt.common.schema.utils import is_complete_column
+
+    type_props = TColumnType.__annotations__
+    for name, column in computed["columns"].items():
+        old = existing.get("columns", {}).get(name)
+        if old is None or not is_complete_column(old):
+            continue
+        if any(prop in column and column[prop] != old.get(prop) for prop in type_props):
+            return True
+    return False
+
+
+def _contract_allows(schema: Schema, table_name: str, computed: Any, item: pa.Table) -> bool:
+    """True when the contract lets the change through untouched (no filter, no error)."""
+    from dlt.common.schema.exceptions import DataValidationError
+
+    settings = schema.resolve_contract_settings_for_table(table_name, computed)
+    if settings["columns"] != "evolve" and schema.is_new_table(table_name):
+        computed["x-normalizer"] = {"evolve-columns-once": True}
+    try:
+        allowed, filters = schema.apply_schema_contract(settings, computed, data_item=item)
+    except DataValidationError:
+        return False  # the pipeline raises it, wrapped the way users of save() expect
+    return allowed is not None and not filters
+
+
+def _load_info(plan: DirectWrite, client: Any, load_id: str, applied: Any, pipeline_name: str,
+               started_at: datetime.datetime) -> LoadInfo:
+    from dlt.common.destination.reference import DestinationReference
+    from dlt.common.pipeline import LoadInfo
+    from dlt.common.storages.load_package import LoadPackageInfo
+
+    finished_at = _now()
+    config = client.config
+    package = LoadPackageInfo(
+        load_id, "", "loaded", plan.schema, applied, finished_at,
+        {"new_jobs": [], "started_jobs": [], "failed_jobs": [], "completed_jobs": []},
+    )
+    dataset_name = client.sql_client.dataset_name
+    metrics = {"started_at": started_at, "finished_at": finished_at, "job_metrics": {},
+               "dataset_name": dataset_name, "outputs": []}
+    return LoadInfo(
+        DirectSaveRef(pipeline_name, {plan.table_name: plan.item.num_rows}),
+        {load_id: [metrics]},
+        DestinationReference.normalize_type(config.destination_type),
+        str(config),
+        config.destination_name or "duckdb",
+        config.environment,
+        None,
+        None,
+        None,
+        config.fingerprint(),
+        dataset_name,
+        [load_id],
+        [package],
+        False,
+    )
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
