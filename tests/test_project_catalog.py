@@ -245,16 +245,16 @@ def test_save_frames_into_a_table_loaded_from_objects(root: Path) -> None:
     assert ds.df("mixed")["_dlt_load_id"].notna().all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dlt adds NOT NULL _dlt_load_id/_dlt_id for Python objects; DuckDB cannot add such "
-    "columns to a table first written from a DataFrame",
-)
 def test_save_objects_into_a_table_loaded_from_frames(root: Path) -> None:
     ds = current.catalog().dataset("scratch")
     ds.save(_frame([1]), table_name="mixed_back")
     ds.save([{"id": 2, "value": "b"}], table_name="mixed_back")
-    assert _ids(ds, "mixed_back") == [1, 2]
+    ds.save(iter([{"id": 3, "value": "c"}]), table_name="mixed_back")
+    ds.save(_frame([4]), table_name="mixed_back")
+    assert _ids(ds, "mixed_back") == [1, 2, 3, 4]
+    frame = ds.df("mixed_back").set_index("id")
+    # only the rows written before the table had dlt's row ids lack them
+    assert frame["_dlt_id"].notna().tolist() == [False, True, True, True]
 
 
 def test_save_normalizes_table_name_and_checks_arguments(root: Path) -> None:

@@ -233,6 +233,8 @@ class Dataset:
             )
             if direct is not None:
                 return direct
+        if columns is None and not _is_frame(data):
+            columns = _nullable_dlt_columns(schema, normalized)
         resource = _as_resource(data, normalized)
         hints: dict[str, Any] = {"table_name": normalized, "write_disposition": write_disposition}
         if primary_key is not None:
@@ -330,6 +332,23 @@ def _frame_dlt_columns(pipeline_name: str, schema: Any, table_name: str) -> dict
         for column, option in (("_dlt_load_id", "add_dlt_load_id"), ("_dlt_id", "add_dlt_id"))
         if column in columns
     }
+
+
+def _nullable_dlt_columns(schema: Any, table_name: str) -> dict[str, Any] | None:
+    """Hints so rows from Python objects can go into a table first written from frames.
+
+    dlt gives such rows `_dlt_id`/`_dlt_load_id` columns declared NOT NULL, and a database
+    cannot add a NOT NULL column to a table that holds rows; declared nullable, they are added
+    and stay empty for the earlier rows.
+    """
+    from dlt.common.schema.utils import has_table_seen_data
+
+    table = schema.tables.get(table_name)
+    if not table or not has_table_seen_data(table):
+        return None
+    columns = table.get("columns", {})
+    missing = [c for c in ("_dlt_id", "_dlt_load_id") if c not in columns]
+    return {c: {"name": c, "nullable": True} for c in missing} or None
 
 
 LOCAL_FILE_LOADERS = ("duckdb",)
