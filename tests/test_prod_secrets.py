@@ -242,6 +242,20 @@ def test_runner_errors_hide_secrets_and_other_errors_keep_their_type(project_dir
 
     with pytest.raises(PipelineStepFailed, match="401 Client Error: Unauthorized"):
         runner.run_pipeline("vault_quiet")
+    _assert_local_state_clean(project_dir, expect_trace=True)
+
+
+def _assert_local_state_clean(project_dir: Path, expect_trace: bool = False) -> None:
+    """dlt pickles each run's trace, error messages included, into the pipeline's working dir:
+    no file under the profile's data dir may hold a secret (a trace that did is removed)."""
+    from dltplus_dagster import current
+
+    data_dir = Path(current.project(str(project_dir), "tests").data_dir)
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    if expect_trace:
+        assert any(p.name == "trace.pickle" for p in files)  # clean traces are kept
+    for path in files:
+        assert_clean(f"local state file {path}", path.read_bytes().decode("utf-8", "replace"))
 
 
 # --- Dagster, in process -------------------------------------------------------------------------
@@ -298,6 +312,7 @@ def test_dagster_run_metadata_events_errors_and_logs_hide_secrets(
         assert "401 Client Error" in events
         assert_clean("event records of the failed run", events)
         assert_clean("run records", "\n".join(str(r) for r in instance.get_runs()))
+    _assert_local_state_clean(project_dir)
 
     log_text = caplog.text + "\n".join(
         f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records

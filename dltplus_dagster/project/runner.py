@@ -184,7 +184,11 @@ class Runner:
                     pipeline, name, lambda: pipeline.run(make_source(), **kwargs), normalized
                 )
 
-            info, attempts = run_with_retries(attempt, rc, name, self.secrets())
+            try:
+                info, attempts = run_with_retries(attempt, rc, name, self.secrets())
+            except BaseException:
+                drop_trace_holding_secrets(pipeline.working_dir, self.secrets())
+                raise
         return _result(pipeline, entity.destination, self.entities, info, attempts, started,
                        normalized[-1] if normalized else None)
 
@@ -371,3 +375,27 @@ def _result(
 
 def remove_dir(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+TRACE_FILE = "trace.pickle"
+
+
+def drop_trace_holding_secrets(working_dir: str, secrets: Sequence[str]) -> bool:
+    """Remove dlt's pickled run trace from `working_dir` when it holds one of `secrets`.
+
+    dlt keeps the last run's trace, raw error messages included, next to the pipeline state; a
+    source's `401 ... ?api_key=<secret>` would stay on disk. The redacted error the runner
+    raises tells the same story. Returns True when the trace was removed.
+    """
+    path = os.path.join(working_dir, TRACE_FILE)
+    try:
+        with open(path, "rb") as f:
+            content = f.read()
+    except OSError:
+        return False
+    # pickle stores str as UTF-8, so a secret is a plain byte run in the file
+    if not any(s.encode("utf-8") in content for s in secrets if s and len(s) >= 4):
+        return False
+    os.remove(path)
+    logger.warning("removed %s: its error messages showed a secret of the project", path)
+    return True
