@@ -500,3 +500,27 @@ def test_transformation_writes_into_profile_data(root: Path) -> None:
     assert os.path.isfile(root / "_data" / "dev" / "local" / "wh.duckdb")
     tests_catalog = current.catalog(str(root), "tests")
     assert tests_catalog.dataset("reports").row_counts() == {}
+
+
+# --- dlt settings the project sets -------------------------------------------------------------
+
+
+def _extracted_files(pipeline_name: str) -> list[Path]:
+    pipeline = current.entities().get_pipeline(pipeline_name)
+    pipeline.extract(current.entities().get_source("items"))
+    (load_id,) = pipeline.list_extracted_load_packages()
+    package = pipeline.get_load_package_info(load_id)
+    files = [Path(job.file_path) for jobs in package.jobs.values() for job in jobs]
+    assert files
+    return files
+
+
+def test_extract_files_are_not_gzipped_unless_configured(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Extract's files are read back by normalize in the same run: the project writes them
+    uncompressed; `sources.data_writer.disable_compression=false` brings dlt's gzip back."""
+    gzip_magic = b"\x1f\x8b"
+    assert all(not p.read_bytes().startswith(gzip_magic) for p in _extracted_files("items_pipe"))
+    monkeypatch.setenv("SOURCES__DATA_WRITER__DISABLE_COMPRESSION", "false")
+    assert all(p.read_bytes().startswith(gzip_magic) for p in _extracted_files("selected"))

@@ -66,6 +66,15 @@ def provider_doc(project: Project) -> dict[str, Any]:
             }
         else:
             doc[key] = value
+    # dlt gzips the files extract writes, which normalize reads back moments later from the same
+    # working dir: ~20% of a run of a Python-object source. Off unless the project turns it on
+    # (`[sources.data_writer] disable_compression=false` in TOML, or the env var); load files
+    # (`normalize.data_writer`) keep dlt's default.
+    sources = doc.setdefault("sources", {})
+    if isinstance(sources, dict):
+        writer = sources.setdefault("data_writer", {})
+        if isinstance(writer, dict):
+            writer.setdefault("disable_compression", True)
     return doc
 
 
@@ -151,12 +160,30 @@ def activate(project: Project) -> ProjectRunContext:
         ctx = pluggable.context
         if isinstance(ctx, ProjectRunContext) and ctx.project is project:
             return ctx
+        if isinstance(ctx, ProjectRunContext) and _same_config(ctx.project, project):
+            # another load of the same manifest and profile (a resource's own, the process
+            # one): dlt's providers stay valid, and reloading them costs ~12 ms per step
+            ctx.project = project
+            return ctx
         new_ctx = ProjectRunContext(project)
         pluggable.reload(new_ctx)
         _use_project_modules(project.project_dir)
         os.makedirs(project.data_dir, exist_ok=True)
         os.makedirs(project.local_dir, exist_ok=True)
         return new_ctx
+
+
+def _same_config(a: Project, b: Project) -> bool:
+    """True when two loaded projects give dlt the same config (dirs, profile, resolved values)."""
+    return (
+        a.project_dir == b.project_dir
+        and a.current_profile == b.current_profile
+        and a.settings_dir == b.settings_dir
+        and a.data_dir == b.data_dir
+        and a.local_dir == b.local_dir
+        and a.manifest_path == b.manifest_path
+        and a.resolved == b.resolved
+    )
 
 
 _PROJECT_PACKAGES = ("sources", "transformations", "destinations")
