@@ -11,7 +11,7 @@
 import os
 import sys
 
-from bench.common import PYTHON, alternate, emit, quiet_logs, run_process, timed
+from bench.common import PYTHON, alternate, dlt_defaults, emit, quiet_logs, run_process, timed
 from bench.data import WIDE_MODULE, write_project
 
 TABLES = 200
@@ -55,8 +55,9 @@ def main(work: str) -> None:
 
     def plain() -> float:
         counts: list = []
-        t = timed(lambda: counts.append(
-            dlt.dataset(dlt.destinations.duckdb(db), "wide_data").row_counts().fetchall()))
+        with dlt_defaults(work):
+            t = timed(lambda: counts.append(
+                dlt.dataset(dlt.destinations.duckdb(db), "wide_data").row_counts().fetchall()))
         assert len(counts[0]) == TABLES, len(counts[0])
         return t
 

@@ -8,7 +8,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,3 +100,25 @@ def quiet_logs() -> None:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     logging.getLogger("dagster").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
+
+
+@contextmanager
+def dlt_defaults(run_dir: str) -> Iterator[None]:
+    """dlt's own run context and config providers for the plain dlt and dagster-dlt variants.
+
+    Our variant activates the project's run context in the worker process (its manifest,
+    TOML files and defaults such as uncompressed extract files); the peers must run as their
+    users run them, with dlt's defaults. Switching costs nothing inside the timings: call it
+    around the timed call, not in it.
+    """
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+    from dlt.common.runtime.run_context import RunContext
+
+    pluggable = Container()[PluggableRunContext]
+    saved = pluggable.context
+    pluggable.reload(RunContext(run_dir))
+    try:
+        yield
+    finally:
+        pluggable.reload(saved)

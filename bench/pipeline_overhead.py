@@ -17,7 +17,7 @@ import uuid
 
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from bench.common import WARMUP, alternate, emit, quiet_logs, timed
+from bench.common import WARMUP, alternate, dlt_defaults, emit, quiet_logs, timed
 from bench.data import SOURCE_MODULE, write_project
 
 MANIFEST = """\
@@ -102,11 +102,16 @@ def measure(work: str, project_dir: str, rows: int, kind: str, warmup: int) -> d
                              dataset_name="bench_data", pipelines_dir=pdir)
             p.run(arrow_source(rows=rows, kind=kind))
 
-        t = timed(run)
+        with dlt_defaults(scratch):
+            t = timed(run)
         shutil.rmtree(pdir, ignore_errors=True)
         return t
 
     def dagster_dlt() -> float:
+        with dlt_defaults(scratch):
+            return _dagster_dlt()
+
+    def _dagster_dlt() -> float:
         pdir = os.path.join(scratch, uuid.uuid4().hex)
         db = fresh(os.path.join(scratch, "dagster_dlt.duckdb"))
         pipeline = dlt.pipeline(pipeline_name="bench_dagster_dlt",
