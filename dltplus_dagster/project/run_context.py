@@ -162,11 +162,12 @@ def activate(project: Project) -> ProjectRunContext:
             return ctx
         if isinstance(ctx, ProjectRunContext) and _same_config(ctx.project, project):
             # another load of the same manifest and profile (a resource's own, the process
-            # one): dlt's providers stay valid, and reloading them costs ~12 ms per step
+            # one, the dlt plugin's): dlt's providers stay valid, reloading them costs ~12 ms
             ctx.project = project
-            return ctx
-        new_ctx = ProjectRunContext(project)
-        pluggable.reload(new_ctx)
+            new_ctx = ctx
+        else:
+            new_ctx = ProjectRunContext(project)
+            pluggable.reload(new_ctx)
         _use_project_modules(project.project_dir)
         os.makedirs(project.data_dir, exist_ok=True)
         os.makedirs(project.local_dir, exist_ok=True)
