@@ -524,3 +524,35 @@ def test_extract_files_are_not_gzipped_unless_configured(
     assert all(not p.read_bytes().startswith(gzip_magic) for p in _extracted_files("items_pipe"))
     monkeypatch.setenv("SOURCES__DATA_WRITER__DISABLE_COMPRESSION", "false")
     assert all(p.read_bytes().startswith(gzip_magic) for p in _extracted_files("selected"))
+
+
+def _loaded_files(pipeline_name: str) -> list[Path]:
+    pipeline = current.entities().get_pipeline(pipeline_name)
+    (load_id,) = pipeline.list_completed_load_packages()
+    package = pipeline.get_load_package_info(load_id)
+    files = [Path(job.file_path) for job in package.jobs["completed_jobs"]]
+    assert files
+    return files
+
+
+def test_local_duckdb_load_files_are_not_compressed_unless_configured(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the local DuckDB reads a run's load files, once: they are written uncompressed;
+    a user's own setting (here the env var) wins, and other destinations keep dlt's default."""
+    from dltplus_dagster.project.local_files import local_file_config
+
+    gzip_magic = b"\x1f\x8b"
+    current.runner().run_pipeline("items_pipe")
+    assert all(not p.read_bytes().startswith(gzip_magic) for p in _loaded_files("items_pipe"))
+    assert local_file_config("duckdb", "items_pipe") == {
+        "items_pipe.data_writer.compression": "none",
+        "items_pipe.normalize.data_writer.disable_compression": True,
+    }
+    assert local_file_config("postgres", "items_pipe") == {}
+
+    monkeypatch.setenv("NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "false")
+    monkeypatch.setenv("ITEMS_PIPE__DATA_WRITER__COMPRESSION", "zstd")
+    assert local_file_config("duckdb", "items_pipe") == {}
+    current.runner().run_pipeline("selected")
+    assert all(p.read_bytes().startswith(gzip_magic) for p in _loaded_files("selected"))

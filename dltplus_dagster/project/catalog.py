@@ -19,6 +19,7 @@ from typing import (
 
 from dltplus_dagster.project.duckdb_direct import plan_direct_write, run_direct_write
 from dltplus_dagster.project.errors import EntityNotFound, ProjectError, TableNotFound
+from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
@@ -255,7 +256,8 @@ class Dataset:
             pipeline.config.restore_from_destination = False  # the schema is passed below
             config = {
                 **_frame_dlt_columns(pipeline.pipeline_name, schema, normalized),
-                **_file_options(self.entities.destination_type(self.destination_name)),
+                **local_file_config(self.entities.destination_type(self.destination_name),
+                                    pipeline_name),
             }
             with dlt.config.values(config):
                 info = pipeline.run(resource, schema=schema, schema_contract=self.contract)
@@ -349,19 +351,6 @@ def _nullable_dlt_columns(schema: Any, table_name: str) -> dict[str, Any] | None
     columns = table.get("columns", {})
     missing = [c for c in ("_dlt_id", "_dlt_load_id") if c not in columns]
     return {c: {"name": c, "nullable": True} for c in missing} or None
-
-
-LOCAL_FILE_LOADERS = ("duckdb",)
-"""Destinations that read load files once from the local disk, in this process."""
-
-
-def _file_options(destination_type: str) -> dict[str, str]:
-    """Config for the load files of a save: LZ4 Parquet where only a local DuckDB reads them.
-
-    Writing LZ4 is ~1.5x faster than dlt's default snappy at the same size and DuckDB reads it as
-    fast; remote destinations keep dlt's defaults (their loaders may not all read LZ4).
-    """
-    return {"data_writer.compression": "lz4"} if destination_type in LOCAL_FILE_LOADERS else {}
 
 
 def _missing_local_database(destination: Any, dataset_name: str) -> bool:

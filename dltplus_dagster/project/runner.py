@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.errors import PipelineLocked, ProjectError
+from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import RunConfig
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import redact_exception, scrub, secret_values
@@ -117,6 +118,8 @@ class Runner:
         source_args: dict[str, Any] | None,
         **run_options: Any,
     ) -> RunResult:
+        import dlt
+
         entity = self.entities.get_pipeline_entity(name)
         if not entity.source:
             raise self.project.error_at(("pipelines", name), "source is not defined for this pipeline")
@@ -184,8 +187,10 @@ class Runner:
                     pipeline, name, lambda: pipeline.run(make_source(), **kwargs), normalized
                 )
 
+            files = local_file_config(self.entities.destination_type(entity.destination), name)
             try:
-                info, attempts = run_with_retries(attempt, rc, name, self.secrets())
+                with dlt.config.values(files):
+                    info, attempts = run_with_retries(attempt, rc, name, self.secrets())
             except BaseException:
                 drop_trace_holding_secrets(pipeline.working_dir, self.secrets())
                 raise
