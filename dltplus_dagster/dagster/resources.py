@@ -11,8 +11,8 @@ from pydantic import Field, PrivateAttr
 
 from dltplus_dagster.project.catalog import Catalog
 from dltplus_dagster.project.entities import EntityFactory
-from dltplus_dagster.project.project import Project, load_project
-from dltplus_dagster.project.run_context import bound
+from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.run_context import bound, cached_project
 from dltplus_dagster.project.runner import Runner
 
 
@@ -33,7 +33,7 @@ class DltProjectResource(ConfigurableResource):
 
     def project(self) -> Project:
         if self._project is None or self._project.is_stale():
-            self._project = load_project(self.project_dir, self.profile or None)
+            self._project = cached_project(self.project_dir, self.profile or None)
         return self._project
 
     def entities(self) -> EntityFactory:

@@ -189,6 +189,7 @@ def _same_config(a: Project, b: Project) -> bool:
 
 _PROJECT_PACKAGES = ("sources", "transformations", "destinations")
 _added_paths: set[str] = set()
+_modules_dir: str | None = None  # the project whose modules are importable now
 
 
 def _use_project_modules(project_dir: str) -> None:
@@ -197,6 +198,9 @@ def _use_project_modules(project_dir: str) -> None:
     Several projects may be used in one process (tests, a code location serving two), so the
     modules of another project's `sources` package are dropped from the import cache.
     """
+    global _modules_dir
+    if _modules_dir == project_dir and sys.path and sys.path[0] == project_dir:
+        return  # nothing switched since (each step activates its project several times)
     # another project's dir stays off the path: a regular `sources` package there would win
     # over this project's namespace `sources/` folder wherever it stood on sys.path
     for old in _added_paths - {project_dir}:
@@ -216,6 +220,7 @@ def _use_project_modules(project_dir: str) -> None:
         paths = list(getattr(mod, "__path__", []) or []) + [getattr(mod, "__file__", None) or ""]
         if not any(p and p.startswith(prefix) for p in paths):
             del sys.modules[mod_name]
+    _modules_dir = project_dir
 
 
 @contextlib.contextmanager
@@ -267,6 +272,27 @@ def active_project(project_dir: str | None = None, profile: str | None = None) -
         _process_project = load_project(root, want)
         activate(_process_project)
         return _process_project
+
+
+_loaded: dict[tuple[str, str | None], Project] = {}
+
+
+def cached_project(project_dir: str, profile: str | None = None) -> Project:
+    """`load_project(project_dir, profile)`, loaded once per process while it stays current.
+
+    Dagster copies resources for every run and step, so a resource keeps no loaded project of
+    its own. A cached project is loaded again when a manifest file changed or, without an
+    explicit profile, when the selection (env var, pin file) now picks another profile.
+    """
+    key = (os.path.abspath(project_dir), profile)
+    with _lock:
+        p = _loaded.get(key)
+        if p is not None and not p.is_stale() and (
+            profile or p.current_profile == select_profile(p.project_dir, None, p.default_profile)[0]
+        ):
+            return p
+        p = _loaded[key] = load_project(project_dir, profile)
+        return p
 
 
 def switch_profile(profile: str, project_dir: str | None = None) -> ProjectRunContext:
