@@ -416,3 +416,23 @@ def test_plain_dlt_pipeline_uses_the_profile_data_dir(tmp_path: Path) -> None:
     pipeline = dlt.pipeline("plain_pipe")
     assert pipeline.pipelines_dir == str(root / "_data" / "tests" / "pipelines")
     assert pipeline.working_dir.startswith(str(root / "_data" / "tests"))
+
+
+def test_cached_project_follows_manifest_and_profile_selection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resources share one loaded project per process, reloaded when it would differ."""
+    import os
+
+    root = make_project(tmp_path, MERGE_YML)
+    monkeypatch.delenv("WORKSPACE__PROFILE", raising=False)
+    first = run_context.cached_project(str(root))
+    assert run_context.cached_project(str(root)) is first
+    assert first.current_profile == "dev"
+    monkeypatch.setenv("WORKSPACE__PROFILE", "tests")  # the selection changed
+    assert run_context.cached_project(str(root)).current_profile == "tests"
+    assert run_context.cached_project(str(root), "prod").current_profile == "prod"
+    before = run_context.cached_project(str(root), "prod")
+    manifest = root / "dlt.yml"
+    os.utime(manifest, (manifest.stat().st_atime, manifest.stat().st_mtime + 5))  # edited
+    assert run_context.cached_project(str(root), "prod") is not before
