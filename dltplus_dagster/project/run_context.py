@@ -78,6 +78,29 @@ def provider_doc(project: Project) -> dict[str, Any]:
     return doc
 
 
+class ManifestProvider(CustomLoaderDocProvider):
+    """The manifest as dlt's lowest-precedence config provider.
+
+    dlt asks every provider for every key in every section path, about 2,000 times in one
+    pipeline run; this lookup walks the document directly instead of through dlt's generic
+    key helpers (same answers: path `[pipeline_name, *sections, key]`, dotted name).
+    """
+
+    def get_value(
+        self, key: str, hint: Any, pipeline_name: str | None, *sections: str
+    ) -> tuple[Any | None, str]:
+        path = (pipeline_name, *sections, key) if pipeline_name else (*sections, key)
+        node: Any = self._config_doc
+        for part in path:
+            if not isinstance(node, dict):
+                node = None
+                break
+            node = node.get(part)
+            if node is None:
+                break
+        return node, ".".join(p for p in path if p)
+
+
 class ProjectRunContext(RunContext, ProfilesRunContext):
     """dlt run context of a project with one active profile."""
 
@@ -134,7 +157,7 @@ class ProjectRunContext(RunContext, ProfilesRunContext):
             EnvironProvider(),
             ProfileSecretsTomlProvider(self.settings_dir, self.profile, self.global_dir),
             ConfigTomlProvider(self.settings_dir, self.global_dir),
-            CustomLoaderDocProvider(
+            ManifestProvider(
                 self.project.name,
                 lambda: provider_doc(self.project),
                 supports_secrets=True,
