@@ -71,11 +71,13 @@ def plan_direct_write(
         return None
     if not str(destination.destination_type).endswith(".duckdb"):
         return None
-    item = _as_arrow(data)
-    if item is None or item.num_rows == 0 or _adds_dlt_columns():
-        return None
     existing = schema.tables.get(table_name)
     if existing is not None and not _plain_target(schema, existing):
+        return None
+    if _adds_dlt_columns():
+        return None
+    item = _as_arrow(data)  # last of the cheap checks: converting a frame is not free
+    if item is None or item.num_rows == 0:
         return None
 
     from dlt.common.libs import pyarrow as dlt_arrow
