@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dltplus_dagster.project.duckdb_load import load_destination
 from dltplus_dagster.project.errors import PipelineLocked, ProjectError
 from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import RunConfig
@@ -139,6 +140,9 @@ class Runner:
                 kwargs["refresh"] = refresh
             if contract is not None:
                 kwargs["schema_contract"] = contract
+            destination = load_destination(pipeline)
+            if destination is not None:
+                kwargs["destination"] = destination
 
             def make_source() -> Any:
                 source = self.entities.get_source(entity.source, **(source_args or {}))
