@@ -52,13 +52,10 @@ def edit_manifest(project_dir: Path, edit: Any) -> None:
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
-def profile_run_config(project_dir: Path, profile: str) -> dict[str, Any]:
-    """Run config that points the `dlt_project` resource at `profile` (as in the Launchpad)."""
-    return {
-        "resources": {
-            "dlt_project": {"config": {"project_dir": str(project_dir), "profile": profile}}
-        }
-    }
+def profile_run_config(profile: str) -> dict[str, Any]:
+    """Run config that points the `dlt_project` resource at `profile` alone, as in the
+    Launchpad (`project_dir` keeps the code location's default)."""
+    return {"resources": {"dlt_project": {"config": {"profile": profile}}}}
 
 
 def check_results(result: Any) -> dict[tuple[AssetKey, str], Any]:
@@ -318,7 +315,7 @@ def test_current_in_a_step_is_the_runs_project_and_profile(
         defs,
         instance,
         [K("probe")],
-        run_config=profile_run_config(shop_project, PROFILE),
+        run_config=profile_run_config(PROFILE),
     )
     assert result.success
     # the same asset with the resource replaced
@@ -427,7 +424,7 @@ def test_the_runs_profile_decides_where_data_goes(
         defs,
         instance,
         [ORDERS],
-        run_config=profile_run_config(shop_project, PROFILE),
+        run_config=profile_run_config(PROFILE),
     )
     assert result.success
     md = materializations(result)[ORDERS]

@@ -13,7 +13,7 @@ from dltplus_dagster.dagster.assets import (
     build_project_assets,
 )
 from dltplus_dagster.dagster.io_manager import DltDatasetIOManager
-from dltplus_dagster.dagster.resources import DltProjectResource
+from dltplus_dagster.dagster.resources import project_resource_for
 from dltplus_dagster.dagster.schedules import build_jobs_and_schedules
 from dltplus_dagster.dagster.translator import DltProjectTranslator
 from dltplus_dagster.project.errors import ProjectInvalid
@@ -58,7 +58,7 @@ def build_definitions(
         where = f"project {project.name}, profile {project.current_profile}"
         raise ProjectInvalid(problems, where)
     translator = translator or DltProjectTranslator()
-    project_resource = DltProjectResource(project_dir=project.project_dir, profile=profile)
+    project_resource = project_resource_for(project.project_dir, profile)
 
     user_keys = [k for a in assets for k in getattr(a, "keys", [])]
     built = build_project_assets(project, translator, exclude_keys=user_keys)

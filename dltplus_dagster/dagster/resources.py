@@ -58,3 +58,27 @@ class DltProjectResource(ConfigurableResource):
         # bind `current` for the whole step that uses the resource
         with self.bound():
             yield self
+
+
+def project_resource_for(project_dir: str, profile: str | None = None) -> DltProjectResource:
+    """A `DltProjectResource` whose config *defaults* are `project_dir` and `profile`.
+
+    Dagster replaces a resource's whole config when a run gives any (the Launchpad's
+    `resources.dlt_project.config`): with values passed to the constructor, `{profile: tests}`
+    alone would fail for the missing `project_dir`. As field defaults of a subclass, a run can
+    change the profile alone, and the Launchpad shows both values.
+    """
+    fields = DltProjectResource.model_fields
+    subclass = type(
+        DltProjectResource.__name__,
+        (DltProjectResource,),
+        {
+            "__module__": __name__,
+            "__doc__": DltProjectResource.__doc__,
+            "__annotations__": {"project_dir": str, "profile": str | None},
+            "project_dir": Field(default=project_dir,
+                                 description=fields["project_dir"].description),
+            "profile": Field(default=profile, description=fields["profile"].description),
+        },
+    )
+    return subclass()
