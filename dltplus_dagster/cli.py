@@ -5,7 +5,8 @@
     dltplus dataset [--profile P] NAME {row-counts [--dlt-tables], head TABLE [--limit N], info}
     dltplus dataset list
     dltplus transformation [--profile P] NAME run | transformation list
-    dltplus project [--profile P] {validate, config [--format F] [--section S], info, list}
+    dltplus project [--profile P] {validate, config [--format F] [--section S], info, list,
+                                   prepare}
     dltplus profile {list, info, pin NAME}
 
 The entity name comes before the verb. `--project` and `--profile` are accepted after the
@@ -339,6 +340,39 @@ def project_info(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def project_prepare(session: Session, args: argparse.Namespace) -> int:
+    """Fill the table-list cache (`.dlt/.dltplus_state.json`) for every pipeline, so that a
+    code location loads without calling source factories (e.g. in an image build step)."""
+    from dltplus_dagster.project.table_state import STATE_FILE, TableState
+
+    project = session.project()
+    state = TableState(project, session.entities())
+    failed = 0
+    print(f"Preparing {len(project.pipelines)} pipeline(s) of project {project.name}, "
+          f"profile {project.current_profile}:")
+    try:
+        for name, entity in project.pipelines.items():
+            cached = state.is_cached(name)
+            try:
+                tables = state.pipeline_tables(name)
+            except Exception as e:  # noqa: BLE001 - reported per pipeline, the others go on
+                failed += 1
+                first_line = error_message(e).splitlines()[0]  # dlt appends its lookup trace
+                print(f"  ! {name}: source '{entity.source}' could not be built: "
+                      f"{session.clean(first_line)}", file=sys.stderr)
+                continue
+            listed = ", ".join(t.table for t in tables) or "(no tables)"
+            print(f"  * {name}: {listed} ({'cached' if cached else 'discovered'})")
+    finally:
+        state.save()
+    if failed:
+        print(f"Error: {failed} pipeline(s) could not be prepared; the cache holds the others "
+              f"({os.path.join(project.project_dir, STATE_FILE)})", file=sys.stderr)
+        return 1
+    print(f"Table cache: {os.path.join(project.project_dir, STATE_FILE)}")
+    return 0
+
+
 def project_list(session: Session, args: argparse.Namespace) -> int:
     """Installed project packages (entry point group `dlt_package`)."""
     from dltplus_dagster.project.packaging import installed_packages
@@ -545,6 +579,8 @@ def _project_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     config.add_argument("--section", default=None, help="print only this top-level section")
     group.verb("info", project_info, "name, dirs and profiles")
     group.verb("list", project_list, "list installed project packages")
+    group.verb("prepare", project_prepare,
+               "cache every pipeline's table list, so definitions load without source calls")
 
 
 def _profile_commands(commands: Any, common: argparse.ArgumentParser) -> None:

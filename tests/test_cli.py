@@ -298,6 +298,40 @@ def test_project_list(loaded: Path) -> None:
     assert "No installed dlt packages found" in out or "dlt package(s):" in out
 
 
+def test_project_prepare_fills_the_table_cache(tmp_path: Path) -> None:
+    """`project prepare` caches every pipeline's tables (an image build step); a code location
+    then loads without calling a source, so without its secrets. A source that cannot be built
+    is one line naming the pipeline, the others are still cached."""
+    from dltplus_dagster import build_definitions
+
+    project = copy_example(tmp_path / "shop")
+    state = project / ".dlt" / ".dltplus_state.json"
+    out = ok(dltplus(project, "project", "prepare"))
+    assert "* shop_pipeline: customers, products, orders (discovered)" in out
+    assert "* stores_pipeline: stores (discovered)" in out
+    assert state.is_file()
+    out = ok(dltplus(project, "project", "prepare"))
+    assert "* shop_pipeline: customers, products, orders (cached)" in out
+
+    secrets = project / ".dlt" / "secrets.toml"
+    secrets.unlink()  # the shop source needs its api_key to be built
+    defs = build_definitions(str(project), "tests")
+    assert {k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys()} >= {
+        "customers", "products", "orders", "stores"
+    }
+
+    state.unlink()
+    result = dltplus(project, "project", "prepare")
+    assert result.returncode == 1
+    assert "* stores_pipeline: stores (discovered)" in result.stdout
+    failure = [line for line in result.stderr.splitlines() if line.startswith("  ! ")]
+    assert len(failure) == 1
+    assert failure[0].startswith("  ! shop_pipeline: source 'shop' could not be built:")
+    assert "api_key" in failure[0]
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: 1 pipeline(s)")
+    assert "stores_pipeline" in state.read_text() and "shop_pipeline" not in state.read_text()
+
+
 # --- profiles ---------------------------------------------------------------------------------
 
 

@@ -68,6 +68,11 @@ class TableState:
         except OSError as e:
             logger.info("table cache not written (%s): %s", self.path, e)
 
+    def is_cached(self, pipeline_name: str) -> bool:
+        """Whether the cache holds a current table list for the pipeline (no source call)."""
+        cached = self._doc["pipelines"].get(pipeline_name)
+        return bool(cached) and cached.get("fingerprint") == self._fingerprint(pipeline_name)
+
     def pipeline_tables(self, pipeline_name: str) -> list[PipelineTable]:
         entity = self.entities.get_pipeline_entity(pipeline_name)
         fp = self._fingerprint(pipeline_name)
