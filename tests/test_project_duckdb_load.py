@@ -35,6 +35,9 @@ destinations:
     type: duckdb
     credentials:
       global_config: {preserve_insertion_order: true}
+  broken:
+    type: duckdb
+    credentials: {read_only: maybe}
   pg:
     type: postgres
     credentials: postgresql://nobody@127.0.0.1:1/none
@@ -45,6 +48,7 @@ pipelines:
   to_ordered: {source: items, destination: ordered, dataset_name: raw}
   to_ordered_globally: {source: items, destination: ordered_globally, dataset_name: raw}
   to_pg: {source: items, destination: pg, dataset_name: raw}
+  to_broken: {source: items, destination: broken, dataset_name: raw}
 """
 
 
@@ -111,3 +115,11 @@ def test_project_setting_is_what_the_run_uses(root: Path) -> None:
     used = result.load_info.pipeline.destination_client().config.credentials
     assert used.local_config == {"preserve_insertion_order": True}
     assert result.row_counts == {"item_rows": 25, "events": 25}
+
+
+def test_credentials_that_do_not_resolve_fail_as_dlt_reports_them(root: Path) -> None:
+    """The load destination is skipped; dlt's run raises its own step error naming the key
+    (redacted by the runner: values under `credentials` count as secrets)."""
+    assert load_destination(current.entities().get_pipeline("to_broken")) is None
+    with pytest.raises(Exception, match=r"step=sync[\s\S]*field `read_only`"):
+        current.runner().run_pipeline("to_broken")

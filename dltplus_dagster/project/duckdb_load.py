@@ -2,8 +2,8 @@
 
 DuckDB keeps a table's insertion order by default. An `INSERT ... SELECT * FROM read_parquet()`
 of a load file whose row groups are smaller than DuckDB's own (122,880 rows; dlt writes one row
-group per extracted batch) then re-packs every row group in file order on one thread: about
-40% of the load step of a 1M-row Arrow run on 2 cores, more with smaller batches. dlt never
+group per extracted batch) then re-packs every row group in file order: about a third of the
+load step of a 1M-row Arrow run on 2 cores (`python -m bench.duckdb_insert`). dlt never
 promised a row order (it loads a table's files in parallel threads), so pipeline runs into
 DuckDB load with `preserve_insertion_order=false` for dlt's load session only. Reads, `save()`
 and the user's own connections keep DuckDB's default. A project that relies on the stored
@@ -35,7 +35,10 @@ def load_destination(pipeline: dlt.Pipeline) -> Destination | None:
     destination = pipeline.destination
     if destination is None or destination.destination_type != _DUCKDB:
         return None
-    credentials = _resolved_credentials(pipeline, destination)
+    try:
+        credentials = _resolved_credentials(pipeline, destination)
+    except Exception:  # noqa: BLE001 - the run itself reports config errors, as dlt words them
+        return None
     if credentials.external_conn() is not None:
         return None  # the caller's connection and its settings are theirs
     chosen = {
