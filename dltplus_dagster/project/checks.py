@@ -155,9 +155,10 @@ def _is_in_problems(is_in: dict[str, list[Any]]) -> Iterator[tuple[tuple[str, ..
             yield ("is_in", col), "empty list of accepted values"
         for i, v in enumerate(values):
             if not _is_literal(v):
+                what = repr(v) if isinstance(v, float) else f"a {type(v).__name__}"
                 yield ("is_in", col, str(i)), (
-                    f"accepted values are strings, numbers, true/false, dates or null, "
-                    f"not {type(v).__name__}"
+                    f"accepted values are strings, finite numbers, true/false, dates or null, "
+                    f"not {what}"
                 )
 
 
@@ -452,13 +453,17 @@ class _Evaluator:
         return result
 
     def evaluate(self, check: PlannedCheck, row_count: int) -> CheckResult:
+        from dlt.destinations.exceptions import DatabaseException
+
         if check.kind in ("not_empty", "row_count") or row_count == 0:
             return self.table_level(check, row_count)
         try:
             failing, sample, details = getattr(self, "_" + check.kind)(check)
         except _CheckCannotRun as e:
             return self._cannot_run(check, str(e))
-        except Exception as e:  # noqa: BLE001 - the database refused the SQL: a failing check
+        except DatabaseException as e:  # the database refused the SQL: a failing check
+            return self._cannot_run(check, str(e))
+        except Exception as e:  # noqa: BLE001 - a driver error dlt did not wrap: the same
             return self._cannot_run(check, f"{type(e).__name__}: {e}")
         return CheckResult(self.table, check.name, check.severity, failing == 0, failing,
                            sample, details=details)
