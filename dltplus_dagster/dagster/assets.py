@@ -3,7 +3,7 @@
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dagster import (
@@ -228,7 +228,7 @@ def pipeline_assets(
                 )
                 yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
                                             _checks_for(run_project, result.dataset_name, table),
-                                            runner.secrets())
+                                            runner.secrets)
             _remove_run_dir(work_dir)  # kept on failure, for inspection
 
     return _pipeline_asset
@@ -261,12 +261,12 @@ def _selected_checks(
     table: str,
     row_count: int,
     checks: TableCheck,
-    secrets: Sequence[str] = (),
+    secrets: Callable[[], Sequence[str]] = tuple,
 ) -> Iterator[AssetCheckResult]:
     selected = context.selected_asset_check_keys
     if not any(c.asset_key == key for c in selected):
-        return  # no query for checks nobody selected
-    for result in run_checks(key, ds, table, checks, row_count, secrets):  # type: ignore[arg-type]
+        return  # no query (nor secrets lookup) for checks nobody selected
+    for result in run_checks(key, ds, table, checks, row_count, secrets()):  # type: ignore[arg-type]
         if any(c.asset_key == key and c.name == result.check_name for c in selected):
             yield result
 
@@ -355,7 +355,7 @@ def transformation_assets(
                 )
                 yield from _selected_checks(context, spec.key, ds, table, counts.get(table, 0),
                                             _checks_for(run_project, output, table),
-                                            dlt_project.runner().secrets())
+                                            dlt_project.runner().secrets)
 
     return _transformation_asset
 
