@@ -183,13 +183,18 @@ def test_declared_column_in_dlt_naming_finds_the_normalized_column(tmp_path: Pat
             tables:
               customers:
                 checks: {is_in: {Customer ID: [1, 2]}}
+              Orders:
+                checks: {not_empty: true}
     """)
     ds = _catalog(root).dataset("shop")
     ds.save([{"Customer ID": 1}, {"Customer ID": 3}], "customers")
+    ds.save([{"id": 1}], "orders")
     ds.refresh()
-    (result,) = check_dataset(ds)
+    result, declared_in_other_case = check_dataset(ds)
     assert result.error is None and result.failing_rows == 1
     assert result.sample == [{"Customer ID": 3}]
+    # a table declared as `Orders` is dlt's `orders`
+    assert declared_in_other_case.table == "Orders" and declared_in_other_case.passed
 
 
 def test_checks_of_a_table_not_loaded_yet_create_no_database(tmp_path: Path) -> None:

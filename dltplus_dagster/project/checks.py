@@ -302,8 +302,25 @@ def check_dataset(dataset: Dataset, tables: Sequence[str] | None = None,
     names = list(tables) if tables else list(declared)
     results: list[CheckResult] = []
     for table in names:
-        results.extend(run_table_checks(dataset, table, declared[table].checks, secrets=secrets))
+        stored = _stored_name(dataset, table)
+        for result in run_table_checks(dataset, stored, declared[table].checks, secrets=secrets):
+            result.table = table
+            results.append(result)
     return results
+
+
+def _stored_name(dataset: Dataset, table: str) -> str:
+    """The loaded table a declared name means: as written, else in dlt's naming (`Orders`)."""
+    from dltplus_dagster.project.catalog import normalize_table_name
+    from dltplus_dagster.project.errors import ProjectError
+
+    if table in dataset.tables:
+        return table
+    try:
+        normalized = normalize_table_name(table)
+    except ProjectError:
+        return table
+    return normalized if normalized in dataset.tables else table
 
 
 def failed_errors(results: Sequence[CheckResult]) -> list[CheckResult]:
