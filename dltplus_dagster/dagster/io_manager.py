@@ -65,7 +65,7 @@ class DltDatasetIOManager(ConfigurableIOManager):
         ds = self._dataset(str(md.get("dataset") or self.dataset))
         disposition = str(md.get("write_disposition") or self.write_disposition)
         rows = _num_rows(obj)
-        if rows == 0:
+        if rows == 0 and disposition != "replace" and not context.has_asset_partitions:
             context.log.warning(
                 f"{context.asset_key.to_user_string()}: empty output; table {ds.name}.{table} "
                 "left as it was"

@@ -23,6 +23,12 @@ from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
+from dltplus_dagster.project.table_names import (
+    ORIGINAL_NAME_HINT,
+    check_column_names,
+    check_table_name,
+    originals_of,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -224,13 +230,16 @@ class Dataset:
         if not isinstance(table_name, str) or not table_name.strip():
             raise ProjectError(f"save(): table_name must be a non-empty string, got {table_name!r}")
         activate(self.project)
-        normalized = normalize_table_name(table_name)
+        normalized, naming = self._checked_table_name(table_name)
+        _check_data_columns(data, normalized, naming)
         schema = self._schema_for_write(normalized)
+        # a new table remembers the name it was saved under when that is not its identifier
+        new_name = None if normalized in schema.tables or table_name == normalized else table_name
         pipeline_name = f"save_{normalized}_pipeline"
         destination = self.entities.get_destination(self.destination_name)
         if primary_key is None and columns is None:
             direct = self._save_direct(
-                data, normalized, write_disposition, schema, destination, pipeline_name
+                data, normalized, write_disposition, schema, destination, pipeline_name, new_name
             )
             if direct is not None:
                 return direct
@@ -242,6 +251,8 @@ class Dataset:
             hints["primary_key"] = primary_key
         if columns is not None:
             hints["columns"] = columns
+        if new_name is not None:  # remembered so another name for this table is refused later
+            hints["additional_table_hints"] = {ORIGINAL_NAME_HINT: new_name}
         resource.apply_hints(**hints)
 
         work_dir = os.path.join(self.project.data_dir, "tmp", f"save-{uuid.uuid4().hex}")
@@ -270,10 +281,12 @@ class Dataset:
         return info
 
     def _save_direct(self, data: Any, table_name: str, write_disposition: str, schema: Any,
-                     destination: Any, pipeline_name: str) -> LoadInfo | None:
+                     destination: Any, pipeline_name: str,
+                     original_name: str | None) -> LoadInfo | None:
         """One frame into DuckDB without load files (see `duckdb_direct`); None: not eligible."""
         plan = plan_direct_write(
-            data, table_name, write_disposition, schema.clone(), destination, self.contract
+            data, table_name, write_disposition, schema.clone(), destination, self.contract,
+            original_name=original_name,
         )
         if plan is None:
             return None
@@ -304,6 +317,19 @@ class Dataset:
             schema=[s.clone() for s in schemas],
         )
 
+    def _checked_table_name(self, table_name: str) -> tuple[str, Any]:
+        """`table_name` normalized by the dataset's naming convention (and that convention);
+        refuses dlt's tables and a second name for a table the dataset has (see `table_names`)."""
+        import dlt
+
+        try:
+            schemas = list(self.dlt_dataset.schemas)
+        except Exception:  # noqa: BLE001 - no dataset yet: nothing to collide with
+            schemas = []
+        naming = schemas[0].naming if schemas else dlt.Schema(self.name).naming
+        existing = originals_of(schemas)
+        return check_table_name(table_name, naming, existing, dataset=self.name), naming
+
     def _schema_for_write(self, table_name: str) -> Any:
         """The stored schema that holds the table, else the dataset's own schema (or a new one)."""
         import dlt
@@ -319,6 +345,18 @@ class Dataset:
             if schema.name == self.name and schema.tables:
                 return schema.clone()
         return dlt.Schema(self.name)
+
+
+def _check_data_columns(data: Any, table_name: str, naming: Any) -> None:
+    """Refuse column names dlt would drop, merge or take for its own (frames, lists of dicts)."""
+    if _is_frame(data):
+        names = getattr(data, "column_names", None)
+        columns = list(names) if names is not None else list(getattr(data, "columns", []))
+    elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        columns = list(dict.fromkeys(k for row in data for k in row))
+    else:
+        return  # iterators and resources are checked by dlt as they stream
+    check_column_names(columns, naming, table=table_name)
 
 
 def _frame_dlt_columns(pipeline_name: str, schema: Any, table_name: str) -> dict[str, bool]:
