@@ -23,6 +23,7 @@ from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
+from dltplus_dagster.project.save_guard import restore, staging_config, take_snapshot
 from dltplus_dagster.project.table_names import (
     ORIGINAL_NAME_HINT,
     check_column_names,
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
     from dltplus_dagster.project.entities import EntityFactory
 
 WRITE_DISPOSITIONS = ("append", "replace", "merge", "skip")
+
+
+class SaveNotUndone(ProjectError):
+    """A failed save() whose writes could not all be undone; says which tables it left."""
 
 
 class RowCounts(dict[str, int]):
@@ -269,9 +274,10 @@ class Dataset:
                 **_frame_dlt_columns(pipeline.pipeline_name, schema, normalized),
                 **local_file_config(self.entities.destination_type(self.destination_name),
                                     pipeline_name),
+                **staging_config(pipeline_name, destination),
             }
             with dlt.config.values(config):
-                info = pipeline.run(resource, schema=schema, schema_contract=self.contract)
+                info = self._run_guarded(pipeline, resource, schema, destination, normalized)
             self._remember_schema(pipeline.default_schema)
         except BaseException:
             self._dlt = None  # the stored schemas may have changed anyway: re-read them
@@ -279,6 +285,35 @@ class Dataset:
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
         return info
+
+    def _run_guarded(self, pipeline: Any, resource: Any, schema: Any, destination: Any,
+                     table_name: str) -> LoadInfo:
+        """`pipeline.run`; a load that fails is undone (see `save_guard`)."""
+        from dlt.dataset.utils import get_destination_clients
+        from dlt.pipeline.exceptions import PipelineStepFailed
+
+        client = get_destination_clients(schema.clone(), destination, self.name)[0]
+        before = take_snapshot(client)
+        try:
+            return pipeline.run(resource, schema=schema, schema_contract=self.contract)
+        except PipelineStepFailed as failed:
+            if before is None or failed.step != "load":
+                raise
+            try:
+                kept = restore(client, before, failed)
+            except Exception as undo:  # noqa: BLE001 - reported along with the load error
+                raise SaveNotUndone(
+                    f"save(): writing table '{table_name}' of dataset '{self.name}' failed and "
+                    f"undoing it failed too ({type(undo).__name__}: {undo}); the load error: "
+                    f"{failed.exception}"
+                ) from failed
+            if kept:
+                raise SaveNotUndone(
+                    f"save(): writing table '{table_name}' of dataset '{self.name}' failed after "
+                    f"rows went into {', '.join(kept)}, which have no `_dlt_load_id` to remove "
+                    f"them by; the load error: {failed.exception}"
+                ) from failed
+            raise
 
     def _save_direct(self, data: Any, table_name: str, write_disposition: str, schema: Any,
                      destination: Any, pipeline_name: str,
