@@ -23,7 +23,12 @@ from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
-from dltplus_dagster.project.save_guard import restore, staging_config, take_snapshot
+from dltplus_dagster.project.save_guard import (
+    restore,
+    staging_config,
+    take_snapshot,
+    transactional,
+)
 from dltplus_dagster.project.table_names import (
     ORIGINAL_NAME_HINT,
     check_column_names,
@@ -241,7 +246,7 @@ class Dataset:
         # a new table remembers the name it was saved under when that is not its identifier
         new_name = None if normalized in schema.tables or table_name == normalized else table_name
         pipeline_name = f"save_{normalized}_pipeline"
-        destination = self.entities.get_destination(self.destination_name)
+        destination = transactional(self.entities.get_destination(self.destination_name))
         if primary_key is None and columns is None:
             direct = self._save_direct(
                 data, normalized, write_disposition, schema, destination, pipeline_name, new_name

@@ -8,7 +8,7 @@ version nobody loaded, an emptied table or part of the rows. So on SQL destinati
 
 - `replace` loads into dlt's staging dataset and swaps in one transaction
   (`insert-from-staging`, `staging_config`), as `merge` always does: the table keeps its rows
-  until everything loaded;
+  until everything loaded; `transactional` makes dlt run that swap in a transaction;
 - `DatasetSnapshot` records the dataset's tables, columns and stored schema versions before the
   load; after a failed load `restore` drops what the load added (tables, columns, versions) and
   the rows of appended jobs that committed (by `_dlt_load_id`; nested rows whose parent row is
@@ -20,6 +20,7 @@ Other destinations (files, buckets) keep dlt's own behaviour.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,21 @@ class DatasetSnapshot:
     existed: bool
     columns: dict[str, list[str]]
     versions: set[tuple[str, str]]
+
+
+def transactional(destination: Any) -> Any:
+    """`destination`, with dlt's SQL jobs (the staging swap of `replace`, `merge`) run in a
+    transaction where the database has them.
+
+    dlt 1.31 leaves `supports_transactions` unset for DuckDB and PostgreSQL, so the swap runs
+    `DELETE` and `INSERT` in autocommit: an `INSERT` that fails leaves the table emptied.
+    """
+    caps = destination.capabilities()
+    if caps.supports_transactions or not caps.supports_ddl_transactions:
+        return destination
+    copied = copy.copy(destination)
+    copied.caps_params = {**destination.caps_params, "supports_transactions": True}
+    return copied
 
 
 def staging_config(pipeline_name: str, destination: Any) -> dict[str, str]:
