@@ -314,6 +314,17 @@ def test_hostile_data_is_refused(root: Path, path: str, data: Any, error: type, 
     assert picture("scratch") == before
 
 
+def test_frame_without_columns(root: Path, path: str) -> None:
+    ds = _ds()
+    ds.save(pd.DataFrame({"x": [1, 2]}), "t")
+    before = picture("scratch")
+    with pytest.raises(ProjectError, match="new table 'new' has no columns"):
+        ds.save(pd.DataFrame(), "new")
+    assert picture("scratch") == before
+    ds.save(pd.DataFrame(), "t", write_disposition="replace")  # replace with nothing: empty
+    assert len(ds.df("t")) == 0
+
+
 def test_sql_injection_and_unicode_names_are_plain_tables(root: Path, path: str) -> None:
     ds = _ds()
     ds.save(pd.DataFrame({"id": [1]}), "y")

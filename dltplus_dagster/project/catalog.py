@@ -241,8 +241,8 @@ class Dataset:
             raise ProjectError(f"save(): table_name must be a non-empty string, got {table_name!r}")
         activate(self.project)
         normalized, naming = self._checked_table_name(table_name)
-        _check_data_columns(data, normalized, naming)
         schema = self._schema_for_write(normalized)
+        _check_data_columns(data, normalized, naming, normalized in schema.tables)
         # a new table remembers the name it was saved under when that is not its identifier
         new_name = None if normalized in schema.tables or table_name == normalized else table_name
         pipeline_name = f"save_{normalized}_pipeline"
@@ -387,11 +387,17 @@ class Dataset:
         return dlt.Schema(self.name)
 
 
-def _check_data_columns(data: Any, table_name: str, naming: Any) -> None:
-    """Refuse column names dlt would drop, merge or take for its own (frames, lists of dicts)."""
+def _check_data_columns(data: Any, table_name: str, naming: Any, exists: bool) -> None:
+    """Refuse column names dlt would drop, merge or take for its own (frames, lists of dicts),
+    and a frame without columns for a table that does not exist (it cannot be created)."""
     if _is_frame(data):
         names = getattr(data, "column_names", None)
         columns = list(names) if names is not None else list(getattr(data, "columns", []))
+        if not columns and not exists:
+            raise ProjectError(
+                f"save(): the data for new table '{table_name}' has no columns; a table needs "
+                "at least one"
+            )
     elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
         columns = list(dict.fromkeys(k for row in data for k in row))
     else:
