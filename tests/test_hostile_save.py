@@ -40,7 +40,10 @@ project:
   name: save_guard
 destinations:
   wh: {type: duckdb}
+  keyed: {type: duckdb, create_indexes: true}   # enforces unique and primary keys
 datasets:
+  keyed_ds:
+    destination: [keyed]
   scratch:
     destination: [wh]
   frozen:
@@ -81,13 +84,13 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     return str(request.param)
 
 
-def _db() -> str:
-    return str(Path(current.project().local_dir) / "wh.duckdb")
+def _db(destination: str = "wh") -> str:
+    return str(Path(current.project().local_dir) / f"{destination}.duckdb")
 
 
-def picture(dataset: str) -> dict[str, Any]:
+def picture(dataset: str, destination: str = "wh") -> dict[str, Any]:
     """Everything a write could change in `dataset` of the DuckDB database."""
-    with duckdb.connect(_db(), read_only=True) as con:
+    with duckdb.connect(_db(destination), read_only=True) as con:
         columns = con.execute(
             "SELECT table_name, column_name, data_type, is_nullable FROM "
             "information_schema.columns WHERE table_schema = ? "
@@ -248,6 +251,19 @@ def test_objects_into_a_new_and_an_existing_table_fail_cleanly(root: Path) -> No
     with pytest.raises(PipelineStepFailed):
         ds.save(rows, "objs", write_disposition="merge", primary_key="id")
     assert picture("scratch") == before
+
+
+def test_key_violation_with_nested_rows_changes_nothing(root: Path) -> None:
+    """The nested table's job may commit before the root's fails: its rows are removed."""
+    ds = current.catalog().dataset("keyed_ds")
+    key = {"id": {"name": "id", "data_type": "bigint", "unique": True, "nullable": False}}
+    ds.save([{"id": 1, "tags": [{"k": 1}, {"k": 2}]}], "k", columns=key)
+    before = picture("keyed_ds", "keyed")
+    assert "k__tags" in before["rows"]
+    dup = [{"id": 2, "tags": [{"k": 3}]}, {"id": 1, "tags": [{"k": 4}], "new": "x"}]
+    with pytest.raises(PipelineStepFailed, match="(?i)duplicate|constraint"):
+        ds.save(dup, "k")
+    assert picture("keyed_ds", "keyed") == before
 
 
 def test_generator_that_raises_halfway_changes_nothing(root: Path, path: str) -> None:
