@@ -33,6 +33,7 @@ from dltplus_dagster.project.table_names import (
     ORIGINAL_NAME_HINT,
     check_column_names,
     check_table_name,
+    dlt_columns,
     originals_of,
 )
 
@@ -229,6 +230,12 @@ class Dataset:
         `contract` applies; a violation raises dlt's `DataValidationError` inside
         `PipelineStepFailed`. One DataFrame or Arrow table saved into DuckDB is inserted straight
         from memory (same schema and load bookkeeping as dlt's pipeline, no load files).
+
+        Refused before anything is written (`ProjectError`): a `table_name` in dlt's namespace
+        (`_dlt*`) or one that normalizes to a table of the dataset saved under another name;
+        empty, repeated or colliding column names. dlt's own columns in the data (`_dlt_id`,
+        `_dlt_load_id` of a table it was read from) are left out: dlt stamps this write's. A
+        write that fails leaves tables, columns and stored schemas as they were (`save_guard`).
         """
         import dlt
 
@@ -242,7 +249,7 @@ class Dataset:
         activate(self.project)
         normalized, naming = self._checked_table_name(table_name)
         schema = self._schema_for_write(normalized)
-        _check_data_columns(data, normalized, naming, normalized in schema.tables)
+        data = _checked_data(data, normalized, naming, normalized in schema.tables)
         # a new table remembers the name it was saved under when that is not its identifier
         new_name = None if normalized in schema.tables or table_name == normalized else table_name
         pipeline_name = f"save_{normalized}_pipeline"
@@ -387,9 +394,10 @@ class Dataset:
         return dlt.Schema(self.name)
 
 
-def _check_data_columns(data: Any, table_name: str, naming: Any, exists: bool) -> None:
-    """Refuse column names dlt would drop, merge or take for its own (frames, lists of dicts),
-    and a frame without columns for a table that does not exist (it cannot be created)."""
+def _checked_data(data: Any, table_name: str, naming: Any, exists: bool) -> Any:
+    """`data` without dlt's own columns (`_dlt_id`, `_dlt_load_id`... of a table it was read
+    from: dlt stamps this write's own); refuses column names dlt would drop or merge (frames,
+    lists of dicts) and a frame without columns for a table that does not exist."""
     if _is_frame(data):
         names = getattr(data, "column_names", None)
         columns = list(names) if names is not None else list(getattr(data, "columns", []))
@@ -398,11 +406,19 @@ def _check_data_columns(data: Any, table_name: str, naming: Any, exists: bool) -
                 f"save(): the data for new table '{table_name}' has no columns; a table needs "
                 "at least one"
             )
-    elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        check_column_names(columns, naming, table=table_name)
+        own = dlt_columns(columns, naming)
+        if not own:
+            return data
+        if names is not None:  # pyarrow Table or RecordBatch
+            return data.select([c for c in columns if c not in own])
+        return data.drop(columns=own)
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
         columns = list(dict.fromkeys(k for row in data for k in row))
-    else:
-        return  # iterators and resources are checked by dlt as they stream
-    check_column_names(columns, naming, table=table_name)
+        check_column_names(columns, naming, table=table_name)
+        own = set(dlt_columns(columns, naming))
+        return [{k: v for k, v in r.items() if k not in own} for r in data] if own else data
+    return data  # iterators and resources are checked by dlt as they stream
 
 
 def _frame_dlt_columns(pipeline_name: str, schema: Any, table_name: str) -> dict[str, bool]:

@@ -110,10 +110,16 @@ def check_table_name(
     return normalized
 
 
+def dlt_columns(columns: list[Any], naming: Any) -> list[Any]:
+    """The columns in dlt's namespace (`_dlt_id`, `_dlt_load_id`...): dlt sets those itself."""
+    return [c for c in columns if isinstance(c, str) and is_dlt_name(
+        naming.normalize_identifier(c), naming)]
+
+
 def check_column_names(columns: list[Any], naming: Any, *, where: str = "save()",
                        table: str = "") -> None:
-    """Refuse frame columns that are empty, repeated, dlt's (`_dlt_id`, `_dlt_load_id`...)
-    or that normalize to one identifier: dlt would drop or merge them silently."""
+    """Refuse columns that are empty, repeated or that normalize to one identifier: dlt would
+    drop or merge them silently."""
     of = f" of table {table!r}" if table else ""
     bad = [repr(c) for c in columns if c is None or not str(c).strip()]
     if bad:
@@ -124,12 +130,6 @@ def check_column_names(columns: list[Any], naming: Any, *, where: str = "save()"
     if repeated:
         raise ProjectError(f"{where}: the data{of} has repeated column names: "
                            f"{', '.join(map(repr, repeated))}; each column needs its own name")
-    own = [c for c in names if is_dlt_name(naming.normalize_identifier(c), naming)]
-    if own:
-        raise ReservedTableName(
-            f"{where}: the data{of} has columns in dlt's namespace: {', '.join(map(repr, own))};"
-            " dlt sets its load and row ids itself (drop them, e.g. `df.drop(columns=[...])`)"
-        )
     clashes = find_collisions(names, naming.normalize_identifier)
     if clashes:
         normalized, originals = next(iter(clashes.items()))
