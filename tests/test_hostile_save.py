@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
-from dagster import AssetKey, DagsterInstance, asset, materialize
+from dagster import AssetKey, DagsterInstance, StaticPartitionsDefinition, asset, materialize
 from dlt.pipeline.exceptions import PipelineStepFailed
 from helpers import make_project
 from pg import PgDatabase, pg_db, pg_server  # noqa: F401
@@ -399,6 +399,28 @@ def test_io_manager_replace_with_empty_frame_empties_the_table(
     event = instance.get_latest_materialization_event(AssetKey(["scratch", "daily"]))
     metadata = event.asset_materialization.metadata
     assert metadata["dagster/row_count"].value == 0
+
+
+def test_io_manager_partition_rewrite_that_fails_keeps_its_old_rows(
+    root: Path, instance: DagsterInstance
+) -> None:
+    """The partition's old rows are deleted in the insert's transaction, not before it."""
+    amount = {"amount": {"name": "amount", "data_type": "bigint", "nullable": False}}
+    _ds().save(pd.DataFrame({"_partition_key": ["a", "b"], "amount": [1, 2]}), "sales",
+               columns=amount)
+    before = picture("scratch")
+
+    @asset(key=AssetKey(["scratch", "sales"]), io_manager_key="io",
+           partitions_def=StaticPartitionsDefinition(["a", "b"]))
+    def sales() -> pd.DataFrame:
+        return pd.DataFrame({"amount": pd.array([None], dtype="Int64")})
+
+    io = DltDatasetIOManager(dataset="scratch",
+                             dlt_project=DltProjectResource(project_dir=str(root), profile="dev"))
+    result = materialize([sales], partition_key="a", resources={"io": io}, instance=instance,
+                         raise_on_error=False)
+    assert not result.success and "NOT NULL" in _failure_text(result)
+    assert picture("scratch") == before
 
 
 def _failure_text(result: Any) -> str:

@@ -17,7 +17,7 @@ from typing import (
     Any,
 )
 
-from dltplus_dagster.project.duckdb_direct import plan_direct_write, run_direct_write
+from dltplus_dagster.project.duckdb_direct import as_arrow, plan_direct_write, run_direct_write
 from dltplus_dagster.project.errors import EntityNotFound, ProjectError, TableNotFound
 from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
@@ -221,6 +221,8 @@ class Dataset:
         write_disposition: str = "append",
         primary_key: str | Sequence[str] | None = None,
         columns: Any = None,
+        *,
+        replace_rows: tuple[str, Sequence[str]] | None = None,
     ) -> LoadInfo:
         """Write `data` into `table_name` of this dataset and return dlt's `LoadInfo`.
 
@@ -236,6 +238,10 @@ class Dataset:
         empty, repeated or colliding column names. dlt's own columns in the data (`_dlt_id`,
         `_dlt_load_id` of a table it was read from) are left out: dlt stamps this write's. A
         write that fails leaves tables, columns and stored schemas as they were (`save_guard`).
+
+        `replace_rows=(column, values)` with `append` first deletes the table's rows whose
+        `column` holds one of `values` (a partition replaced): in the insert's transaction on
+        the direct DuckDB path; elsewhere just before dlt's load.
         """
         import dlt
 
@@ -254,12 +260,20 @@ class Dataset:
         new_name = None if normalized in schema.tables or table_name == normalized else table_name
         pipeline_name = f"save_{normalized}_pipeline"
         destination = transactional(self.entities.get_destination(self.destination_name))
+        replace = (replace_rows[0], list(replace_rows[1])) if replace_rows else None
         if primary_key is None and columns is None:
             direct = self._save_direct(
-                data, normalized, write_disposition, schema, destination, pipeline_name, new_name
+                data, normalized, write_disposition, schema, destination, pipeline_name, new_name,
+                replace,
             )
             if direct is not None:
                 return direct
+        if replace is not None:
+            if write_disposition != "append":
+                raise ProjectError("save(): replace_rows goes with write_disposition 'append'")
+            data, write_disposition, columns = self._replace_rows_by_merge(
+                data, normalized, schema, replace, columns
+            )
         if columns is None and not _is_frame(data):
             columns = _nullable_dlt_columns(schema, normalized)
         resource = _as_resource(data, normalized)
@@ -328,12 +342,12 @@ class Dataset:
             raise
 
     def _save_direct(self, data: Any, table_name: str, write_disposition: str, schema: Any,
-                     destination: Any, pipeline_name: str,
-                     original_name: str | None) -> LoadInfo | None:
+                     destination: Any, pipeline_name: str, original_name: str | None,
+                     replace_rows: tuple[str, list[str]] | None) -> LoadInfo | None:
         """One frame into DuckDB without load files (see `duckdb_direct`); None: not eligible."""
         plan = plan_direct_write(
             data, table_name, write_disposition, schema.clone(), destination, self.contract,
-            original_name=original_name,
+            original_name=original_name, replace_rows=replace_rows,
         )
         if plan is None:
             return None
@@ -344,6 +358,41 @@ class Dataset:
             raise
         self._remember_schema(plan.schema)
         return info
+
+    def _replace_rows_by_merge(self, data: Any, table_name: str, schema: Any,
+                               replace: tuple[str, list[str]], columns: Any) -> tuple[Any, str, Any]:
+        """dlt's way to replace rows atomically: `merge` with `column` as merge key deletes the
+        rows of every value the data holds and inserts the data, in one transaction.
+        Values the data does not hold have nothing to insert: their rows are deleted here."""
+        column, values = replace
+        frame = as_arrow(data)
+        if frame is not None and column in frame.column_names:
+            held = frame.column(column).to_pylist()
+        elif isinstance(data, list) and all(isinstance(r, dict) and column in r for r in data):
+            held = [r[column] for r in data]
+        else:
+            raise ProjectError(
+                f"save(): replace_rows needs a frame or a list of dicts with a '{column}' column"
+            )
+        present = {str(v) for v in held}
+        absent = [v for v in values if v not in present]
+        if absent and table_name in schema.tables:
+            self._delete_rows(table_name, column, absent)
+        if not held:
+            return data, "append", columns
+        hints = dict(columns or {})
+        hints[column] = {**hints.get(column, {}), "name": column, "merge_key": True}
+        return data, "merge", hints
+
+    def _delete_rows(self, table_name: str, column: str, values: list[str]) -> None:
+        client = self.dlt_dataset.sql_client
+        qualified = client.make_qualified_table_name(table_name)
+        marks = ", ".join(["%s"] * len(values))
+        with client:
+            client.execute_sql(
+                f"DELETE FROM {qualified} WHERE {client.escape_column_name(column)} IN ({marks})",
+                *values,
+            )
 
     def _remember_schema(self, written: Any) -> None:
         """After a save, cache the schema just stored instead of reading all schemas again."""

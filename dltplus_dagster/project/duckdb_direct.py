@@ -42,6 +42,7 @@ class DirectWrite:
     table_name: str
     write_disposition: str
     item: pa.Table
+    replace_rows: tuple[str, list[str]] | None = None  # (column, values): rows to delete first
 
 
 class DirectSaveRef(NamedTuple):
@@ -64,12 +65,15 @@ def plan_direct_write(
     destination: Any,
     contract: Any,
     original_name: str | None = None,
+    replace_rows: tuple[str, list[str]] | None = None,
 ) -> DirectWrite | None:
     """The direct write of `data` into `table_name`, or None when dlt's pipeline must do it.
 
     `schema` (a clone the caller owns) is updated in place exactly as dlt's extract and
     normalize steps would update it; callers fall back with a fresh clone when None is returned.
-    `original_name`, when given, is stored as the new table's `x-original-name` hint.
+    `original_name`, when given, is stored as the new table's `x-original-name` hint;
+    `replace_rows` (column, values) deletes the rows holding those values in the same
+    transaction as the insert (a partition replaced).
     """
     if not direct_write_enabled() or write_disposition not in DIRECT_DISPOSITIONS:
         return None
@@ -80,7 +84,7 @@ def plan_direct_write(
         return None
     if _adds_dlt_columns():
         return None
-    item = _as_arrow(data)  # last of the cheap checks: converting a frame is not free
+    item = as_arrow(data)  # last of the cheap checks: converting a frame is not free
     if item is None or item.num_rows == 0:
         return None
 
@@ -110,7 +114,7 @@ def plan_direct_write(
     item = dlt_arrow.normalize_py_arrow_item(
         item, schema.get_table_columns(table_name), schema.naming, caps
     )
-    return DirectWrite(schema, table_name, write_disposition, item)
+    return DirectWrite(schema, table_name, write_disposition, item, replace_rows)
 
 
 def run_direct_write(plan: DirectWrite, destination: Any, dataset_name: str,
@@ -135,6 +139,13 @@ def run_direct_write(plan: DirectWrite, destination: Any, dataset_name: str,
                 applied = _migrate(client, {plan.table_name, *plan.schema.dlt_table_names()})
                 if plan.write_disposition == "replace":
                     sql.execute_sql(f"DELETE FROM {table}")
+                elif plan.replace_rows is not None:
+                    column, values = plan.replace_rows
+                    marks = ", ".join(["%s"] * len(values))
+                    sql.execute_sql(
+                        f"DELETE FROM {table} WHERE {sql.escape_column_name(column)} IN ({marks})",
+                        *values,
+                    )
                 sql.execute_sql(f"INSERT INTO {table} BY NAME SELECT * FROM {_FRAME_VIEW}")
                 client.complete_load(load_id)
         finally:
@@ -160,7 +171,7 @@ def _migrate(client: Any, tables: set[str]) -> Any:
     return client._execute_schema_update_sql(tables)  # private: see the docstring
 
 
-def _as_arrow(data: Any) -> pa.Table | None:
+def as_arrow(data: Any) -> pa.Table | None:
     """One frame as a pyarrow Table (dlt's own pandas conversion); None for anything else."""
     module = type(data).__module__
     if module.startswith("pandas") and type(data).__name__ == "DataFrame":
