@@ -239,9 +239,9 @@ class Dataset:
         `_dlt_load_id` of a table it was read from) are left out: dlt stamps this write's. A
         write that fails leaves tables, columns and stored schemas as they were (`save_guard`).
 
-        `replace_rows=(column, values)` with `append` first deletes the table's rows whose
-        `column` holds one of `values` (a partition replaced): in the insert's transaction on
-        the direct DuckDB path; elsewhere just before dlt's load.
+        `replace_rows=(column, values)` with `append` replaces the table's rows whose `column`
+        holds one of `values` (partitions) with `data`, in one transaction: the direct DuckDB
+        insert deletes them first; elsewhere dlt merges with `column` as merge key.
         """
         import dlt
 
@@ -261,6 +261,8 @@ class Dataset:
         pipeline_name = f"save_{normalized}_pipeline"
         destination = transactional(self.entities.get_destination(self.destination_name))
         replace = (replace_rows[0], list(replace_rows[1])) if replace_rows else None
+        if replace is not None and write_disposition != "append":
+            raise ProjectError("save(): replace_rows goes with write_disposition 'append'")
         if primary_key is None and columns is None:
             direct = self._save_direct(
                 data, normalized, write_disposition, schema, destination, pipeline_name, new_name,
@@ -269,8 +271,6 @@ class Dataset:
             if direct is not None:
                 return direct
         if replace is not None:
-            if write_disposition != "append":
-                raise ProjectError("save(): replace_rows goes with write_disposition 'append'")
             data, write_disposition, columns = self._replace_rows_by_merge(
                 data, normalized, schema, replace, columns
             )
