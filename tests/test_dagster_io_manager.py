@@ -225,9 +225,10 @@ class RowsConfig(Config):
 
 
 def test_empty_frame_leaves_table_untouched(shop_project: Path, instance: DagsterInstance) -> None:
+    """Appending nothing leaves the table; replacing with nothing empties it (test_hostile_save)."""
     key = K(["shop_reports", "maybe_empty"])
 
-    @asset(key=key, io_manager_key="reports_io")
+    @asset(key=key, io_manager_key="reports_io", metadata={"write_disposition": "append"})
     def maybe_empty(config: RowsConfig) -> pd.DataFrame:
         return pd.DataFrame({"x": pd.Series(range(config.n), dtype="int64")})
 

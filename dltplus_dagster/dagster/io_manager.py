@@ -65,7 +65,7 @@ class DltDatasetIOManager(ConfigurableIOManager):
         ds = self._dataset(str(md.get("dataset") or self.dataset))
         disposition = str(md.get("write_disposition") or self.write_disposition)
         rows = _num_rows(obj)
-        if rows == 0:
+        if rows == 0 and disposition != "replace" and not context.has_asset_partitions:
             context.log.warning(
                 f"{context.asset_key.to_user_string()}: empty output; table {ds.name}.{table} "
                 "left as it was"
@@ -74,13 +74,15 @@ class DltDatasetIOManager(ConfigurableIOManager):
             existing = ds.row_counts(table_names=[table]).get(table, 0) if table in ds.tables else 0
             context.add_output_metadata({"dagster/row_count": existing})
             return
+        replace_rows = None
         if context.has_asset_partitions:
             column = str(md.get("partition_column") or DEFAULT_PARTITION_COLUMN)
             keys = list(context.asset_partition_keys)
             obj = _with_partition_column(obj, column, keys)
-            _delete_partitions(ds, table, column, keys)
+            replace_rows = (column, keys)  # the partitions' old rows go with the insert
             disposition = "append"
-        info = ds.save(obj, table_name=table, write_disposition=disposition)
+        info = ds.save(obj, table_name=table, write_disposition=disposition,
+                       replace_rows=replace_rows)
         context.add_output_metadata(
             table_metadata(
                 ds,
@@ -167,16 +169,6 @@ def _with_partition_column(obj: Any, column: str, keys: list[str]) -> Any:
     if isinstance(obj, list):
         return [{**r, column: key} for r in obj]
     return obj.assign(**{column: key})
-
-
-def _delete_partitions(ds: Dataset, table: str, column: str, keys: list[str]) -> None:
-    if table not in ds.tables:
-        return
-    client = ds.dlt_dataset.sql_client
-    qualified = client.make_qualified_table_name(table)
-    params = ", ".join(["%s"] * len(keys))
-    with client:
-        client.execute_sql(f"DELETE FROM {qualified} WHERE {_ident(column)} IN ({params})", *keys)
 
 
 def _ident(name: str) -> str:

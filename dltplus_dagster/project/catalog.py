@@ -17,12 +17,25 @@ from typing import (
     Any,
 )
 
-from dltplus_dagster.project.duckdb_direct import plan_direct_write, run_direct_write
+from dltplus_dagster.project.duckdb_direct import as_arrow, plan_direct_write, run_direct_write
 from dltplus_dagster.project.errors import EntityNotFound, ProjectError, TableNotFound
 from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
+from dltplus_dagster.project.save_guard import (
+    restore,
+    staging_config,
+    take_snapshot,
+    transactional,
+)
+from dltplus_dagster.project.table_names import (
+    ORIGINAL_NAME_HINT,
+    check_column_names,
+    check_table_name,
+    dlt_columns,
+    originals_of,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +45,10 @@ if TYPE_CHECKING:
     from dltplus_dagster.project.entities import EntityFactory
 
 WRITE_DISPOSITIONS = ("append", "replace", "merge", "skip")
+
+
+class SaveNotUndone(ProjectError):
+    """A failed save() whose writes could not all be undone; says which tables it left."""
 
 
 class RowCounts(dict[str, int]):
@@ -204,6 +221,8 @@ class Dataset:
         write_disposition: str = "append",
         primary_key: str | Sequence[str] | None = None,
         columns: Any = None,
+        *,
+        replace_rows: tuple[str, Sequence[str]] | None = None,
     ) -> LoadInfo:
         """Write `data` into `table_name` of this dataset and return dlt's `LoadInfo`.
 
@@ -213,6 +232,16 @@ class Dataset:
         `contract` applies; a violation raises dlt's `DataValidationError` inside
         `PipelineStepFailed`. One DataFrame or Arrow table saved into DuckDB is inserted straight
         from memory (same schema and load bookkeeping as dlt's pipeline, no load files).
+
+        Refused before anything is written (`ProjectError`): a `table_name` in dlt's namespace
+        (`_dlt*`) or one that normalizes to a table of the dataset saved under another name;
+        empty, repeated or colliding column names. dlt's own columns in the data (`_dlt_id`,
+        `_dlt_load_id` of a table it was read from) are left out: dlt stamps this write's. A
+        write that fails leaves tables, columns and stored schemas as they were (`save_guard`).
+
+        `replace_rows=(column, values)` with `append` replaces the table's rows whose `column`
+        holds one of `values` (partitions) with `data`, in one transaction: the direct DuckDB
+        insert deletes them first; elsewhere dlt merges with `column` as merge key.
         """
         import dlt
 
@@ -224,16 +253,27 @@ class Dataset:
         if not isinstance(table_name, str) or not table_name.strip():
             raise ProjectError(f"save(): table_name must be a non-empty string, got {table_name!r}")
         activate(self.project)
-        normalized = normalize_table_name(table_name)
+        normalized, naming = self._checked_table_name(table_name)
         schema = self._schema_for_write(normalized)
+        data = _checked_data(data, normalized, naming, normalized in schema.tables)
+        # a new table remembers the name it was saved under when that is not its identifier
+        new_name = None if normalized in schema.tables or table_name == normalized else table_name
         pipeline_name = f"save_{normalized}_pipeline"
-        destination = self.entities.get_destination(self.destination_name)
+        destination = transactional(self.entities.get_destination(self.destination_name))
+        replace = (replace_rows[0], list(replace_rows[1])) if replace_rows else None
+        if replace is not None and write_disposition != "append":
+            raise ProjectError("save(): replace_rows goes with write_disposition 'append'")
         if primary_key is None and columns is None:
             direct = self._save_direct(
-                data, normalized, write_disposition, schema, destination, pipeline_name
+                data, normalized, write_disposition, schema, destination, pipeline_name, new_name,
+                replace,
             )
             if direct is not None:
                 return direct
+        if replace is not None:
+            data, write_disposition, columns = self._replace_rows_by_merge(
+                data, normalized, schema, replace, columns
+            )
         if columns is None and not _is_frame(data):
             columns = _nullable_dlt_columns(schema, normalized)
         resource = _as_resource(data, normalized)
@@ -242,6 +282,8 @@ class Dataset:
             hints["primary_key"] = primary_key
         if columns is not None:
             hints["columns"] = columns
+        if new_name is not None:  # remembered so another name for this table is refused later
+            hints["additional_table_hints"] = {ORIGINAL_NAME_HINT: new_name}
         resource.apply_hints(**hints)
 
         work_dir = os.path.join(self.project.data_dir, "tmp", f"save-{uuid.uuid4().hex}")
@@ -258,9 +300,10 @@ class Dataset:
                 **_frame_dlt_columns(pipeline.pipeline_name, schema, normalized),
                 **local_file_config(self.entities.destination_type(self.destination_name),
                                     pipeline_name),
+                **staging_config(pipeline_name, destination),
             }
             with dlt.config.values(config):
-                info = pipeline.run(resource, schema=schema, schema_contract=self.contract)
+                info = self._run_guarded(pipeline, resource, schema, destination, normalized)
             self._remember_schema(pipeline.default_schema)
         except BaseException:
             self._dlt = None  # the stored schemas may have changed anyway: re-read them
@@ -269,11 +312,42 @@ class Dataset:
             shutil.rmtree(work_dir, ignore_errors=True)
         return info
 
+    def _run_guarded(self, pipeline: Any, resource: Any, schema: Any, destination: Any,
+                     table_name: str) -> LoadInfo:
+        """`pipeline.run`; a load that fails is undone (see `save_guard`)."""
+        from dlt.dataset.utils import get_destination_clients
+        from dlt.pipeline.exceptions import PipelineStepFailed
+
+        client = get_destination_clients(schema.clone(), destination, self.name)[0]
+        before = take_snapshot(client)
+        try:
+            return pipeline.run(resource, schema=schema, schema_contract=self.contract)
+        except PipelineStepFailed as failed:
+            if before is None or failed.step != "load":
+                raise
+            try:
+                kept = restore(client, before, failed)
+            except Exception as undo:  # noqa: BLE001 - reported along with the load error
+                raise SaveNotUndone(
+                    f"save(): writing table '{table_name}' of dataset '{self.name}' failed and "
+                    f"undoing it failed too ({type(undo).__name__}: {undo}); the load error: "
+                    f"{failed.exception}"
+                ) from failed
+            if kept:
+                raise SaveNotUndone(
+                    f"save(): writing table '{table_name}' of dataset '{self.name}' failed after "
+                    f"rows went into {', '.join(kept)}, which have no `_dlt_load_id` to remove "
+                    f"them by; the load error: {failed.exception}"
+                ) from failed
+            raise
+
     def _save_direct(self, data: Any, table_name: str, write_disposition: str, schema: Any,
-                     destination: Any, pipeline_name: str) -> LoadInfo | None:
+                     destination: Any, pipeline_name: str, original_name: str | None,
+                     replace_rows: tuple[str, list[str]] | None) -> LoadInfo | None:
         """One frame into DuckDB without load files (see `duckdb_direct`); None: not eligible."""
         plan = plan_direct_write(
-            data, table_name, write_disposition, schema.clone(), destination, self.contract
+            data, table_name, write_disposition, schema.clone(), destination, self.contract,
+            original_name=original_name, replace_rows=replace_rows,
         )
         if plan is None:
             return None
@@ -284,6 +358,41 @@ class Dataset:
             raise
         self._remember_schema(plan.schema)
         return info
+
+    def _replace_rows_by_merge(self, data: Any, table_name: str, schema: Any,
+                               replace: tuple[str, list[str]], columns: Any) -> tuple[Any, str, Any]:
+        """dlt's way to replace rows atomically: `merge` with `column` as merge key deletes the
+        rows of every value the data holds and inserts the data, in one transaction.
+        Values the data does not hold have nothing to insert: their rows are deleted here."""
+        column, values = replace
+        frame = as_arrow(data)
+        if frame is not None and column in frame.column_names:
+            held = frame.column(column).to_pylist()
+        elif isinstance(data, list) and all(isinstance(r, dict) and column in r for r in data):
+            held = [r[column] for r in data]
+        else:
+            raise ProjectError(
+                f"save(): replace_rows needs a frame or a list of dicts with a '{column}' column"
+            )
+        present = {str(v) for v in held}
+        absent = [v for v in values if v not in present]
+        if absent and table_name in schema.tables:
+            self._delete_rows(table_name, column, absent)
+        if not held:
+            return data, "append", columns
+        hints = dict(columns or {})
+        hints[column] = {**hints.get(column, {}), "name": column, "merge_key": True}
+        return data, "merge", hints
+
+    def _delete_rows(self, table_name: str, column: str, values: list[str]) -> None:
+        client = self.dlt_dataset.sql_client
+        qualified = client.make_qualified_table_name(table_name)
+        marks = ", ".join(["%s"] * len(values))
+        with client:
+            client.execute_sql(
+                f"DELETE FROM {qualified} WHERE {client.escape_column_name(column)} IN ({marks})",
+                *values,
+            )
 
     def _remember_schema(self, written: Any) -> None:
         """After a save, cache the schema just stored instead of reading all schemas again."""
@@ -304,6 +413,19 @@ class Dataset:
             schema=[s.clone() for s in schemas],
         )
 
+    def _checked_table_name(self, table_name: str) -> tuple[str, Any]:
+        """`table_name` normalized by the dataset's naming convention (and that convention);
+        refuses dlt's tables and a second name for a table the dataset has (see `table_names`)."""
+        import dlt
+
+        try:
+            schemas = list(self.dlt_dataset.schemas)
+        except Exception:  # noqa: BLE001 - no dataset yet: nothing to collide with
+            schemas = []
+        naming = schemas[0].naming if schemas else dlt.Schema(self.name).naming
+        existing = originals_of(schemas)
+        return check_table_name(table_name, naming, existing, dataset=self.name), naming
+
     def _schema_for_write(self, table_name: str) -> Any:
         """The stored schema that holds the table, else the dataset's own schema (or a new one)."""
         import dlt
@@ -319,6 +441,33 @@ class Dataset:
             if schema.name == self.name and schema.tables:
                 return schema.clone()
         return dlt.Schema(self.name)
+
+
+def _checked_data(data: Any, table_name: str, naming: Any, exists: bool) -> Any:
+    """`data` without dlt's own columns (`_dlt_id`, `_dlt_load_id`... of a table it was read
+    from: dlt stamps this write's own); refuses column names dlt would drop or merge (frames,
+    lists of dicts) and a frame without columns for a table that does not exist."""
+    if _is_frame(data):
+        names = getattr(data, "column_names", None)
+        columns = list(names) if names is not None else list(getattr(data, "columns", []))
+        if not columns and not exists:
+            raise ProjectError(
+                f"save(): the data for new table '{table_name}' has no columns; a table needs "
+                "at least one"
+            )
+        check_column_names(columns, naming, table=table_name)
+        own = dlt_columns(columns, naming)
+        if not own:
+            return data
+        if names is not None:  # pyarrow Table or RecordBatch
+            return data.select([c for c in columns if c not in own])
+        return data.drop(columns=own)
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        columns = list(dict.fromkeys(k for row in data for k in row))
+        check_column_names(columns, naming, table=table_name)
+        own = set(dlt_columns(columns, naming))
+        return [{k: v for k, v in r.items() if k not in own} for r in data] if own else data
+    return data  # iterators and resources are checked by dlt as they stream
 
 
 def _frame_dlt_columns(pipeline_name: str, schema: Any, table_name: str) -> dict[str, bool]:

@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from dltplus_dagster.project.table_names import ORIGINAL_NAME_HINT
+
 if TYPE_CHECKING:
     import pyarrow as pa
     from dlt.common.pipeline import LoadInfo
@@ -40,6 +42,7 @@ class DirectWrite:
     table_name: str
     write_disposition: str
     item: pa.Table
+    replace_rows: tuple[str, list[str]] | None = None  # (column, values): rows to delete first
 
 
 class DirectSaveRef(NamedTuple):
@@ -61,11 +64,16 @@ def plan_direct_write(
     schema: Schema,
     destination: Any,
     contract: Any,
+    original_name: str | None = None,
+    replace_rows: tuple[str, list[str]] | None = None,
 ) -> DirectWrite | None:
     """The direct write of `data` into `table_name`, or None when dlt's pipeline must do it.
 
     `schema` (a clone the caller owns) is updated in place exactly as dlt's extract and
     normalize steps would update it; callers fall back with a fresh clone when None is returned.
+    `original_name`, when given, is stored as the new table's `x-original-name` hint;
+    `replace_rows` (column, values) deletes the rows holding those values in the same
+    transaction as the insert (a partition replaced).
     """
     if not direct_write_enabled() or write_disposition not in DIRECT_DISPOSITIONS:
         return None
@@ -76,7 +84,7 @@ def plan_direct_write(
         return None
     if _adds_dlt_columns():
         return None
-    item = _as_arrow(data)  # last of the cheap checks: converting a frame is not free
+    item = as_arrow(data)  # last of the cheap checks: converting a frame is not free
     if item is None or item.num_rows == 0:
         return None
 
@@ -93,6 +101,8 @@ def plan_direct_write(
         return None
     if contract:
         schema.set_schema_contract(contract)  # stored with the schema, as the pipeline does
+    if original_name is not None:
+        computed[ORIGINAL_NAME_HINT] = original_name  # as save() hints it on dlt's path
     if not _contract_allows(schema, table_name, computed, item):
         return None
     schema.update_table(computed, normalize_identifiers=False, merge_compound_props=False)
@@ -104,7 +114,7 @@ def plan_direct_write(
     item = dlt_arrow.normalize_py_arrow_item(
         item, schema.get_table_columns(table_name), schema.naming, caps
     )
-    return DirectWrite(schema, table_name, write_disposition, item)
+    return DirectWrite(schema, table_name, write_disposition, item, replace_rows)
 
 
 def run_direct_write(plan: DirectWrite, destination: Any, dataset_name: str,
@@ -117,18 +127,25 @@ def run_direct_write(plan: DirectWrite, destination: Any, dataset_name: str,
     load_id = create_load_id()
     client = get_destination_clients(plan.schema, destination, dataset_name)[0]
     with client:
-        client.initialize_storage()
-        applied = client.update_stored_schema(
-            only_tables={plan.table_name, *plan.schema.dlt_table_names()}
-        )
         sql = client.sql_client
         table = sql.make_qualified_table_name(plan.table_name)
         connection = sql.native_connection
         connection.register(_FRAME_VIEW, plan.item)
         try:
+            # one transaction for the dataset, the migration, the schema version, the rows and
+            # the load record: a failing insert (NOT NULL, a value the column cannot take)
+            # leaves tables, columns and `_dlt_version` as they were
             with sql.begin_transaction():
+                applied = _migrate(client, {plan.table_name, *plan.schema.dlt_table_names()})
                 if plan.write_disposition == "replace":
                     sql.execute_sql(f"DELETE FROM {table}")
+                elif plan.replace_rows is not None:
+                    column, values = plan.replace_rows
+                    marks = ", ".join(["%s"] * len(values))
+                    sql.execute_sql(
+                        f"DELETE FROM {table} WHERE {sql.escape_column_name(column)} IN ({marks})",
+                        *values,
+                    )
                 sql.execute_sql(f"INSERT INTO {table} BY NAME SELECT * FROM {_FRAME_VIEW}")
                 client.complete_load(load_id)
         finally:
@@ -136,7 +153,25 @@ def run_direct_write(plan: DirectWrite, destination: Any, dataset_name: str,
         return _load_info(plan, client, load_id, applied or {}, pipeline_name, started_at)
 
 
-def _as_arrow(data: Any) -> pa.Table | None:
+def _migrate(client: Any, tables: set[str]) -> Any:
+    """dlt's `update_stored_schema` inside the caller's transaction: create the dataset, add
+    the new tables and columns, store the schema version (unless that version is stored).
+
+    dlt's own method cannot run here: it opens a transaction (DuckDB does not nest them) and
+    looks the version up with a query that fails on a new dataset, and dlt's DuckDB client
+    rolls the whole transaction back on any failed statement. So nothing here may fail.
+    """
+    sql = client.sql_client
+    if not client.is_storage_initialized():
+        sql.create_dataset()
+    version_table = client.schema.version_table_name
+    stored = dict(client.get_storage_tables([version_table])).get(version_table)
+    if stored and client.get_stored_schema_by_hash(client.schema.stored_version_hash):
+        return {}
+    return client._execute_schema_update_sql(tables)  # private: see the docstring
+
+
+def as_arrow(data: Any) -> pa.Table | None:
     """One frame as a pyarrow Table (dlt's own pandas conversion); None for anything else."""
     module = type(data).__module__
     if module.startswith("pandas") and type(data).__name__ == "DataFrame":
