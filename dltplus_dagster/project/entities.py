@@ -19,6 +19,7 @@ from dltplus_dagster.project.model import (
     SourceEntity,
     TransformationEntity,
 )
+from dltplus_dagster.project.postgres_credentials import allow_passwordless
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
 from dltplus_dagster.project.trace_store import trace_datasets
@@ -119,7 +120,8 @@ class EntityFactory:
         else:
             dest_type = name
         try:
-            return Destination.from_reference(dest_type, destination_name=name)
+            # trust/peer auth: a postgres DSN or mapping without a password is complete
+            return allow_passwordless(Destination.from_reference(dest_type, destination_name=name))
         except Exception as e:
             declared = ", ".join(self.project.destinations) or "(none)"
             raise ProjectError(
