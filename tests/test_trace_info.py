@@ -140,7 +140,7 @@ def test_true_stores_one_row_per_attempt_in_duckdb(tmp_path: Path,
     # dlt's steps are nested rows; the completed attempt ran extract, normalize and load
     tables = duckdb_tables(duckdb_file(root), TRACE_DATASET)
     assert f"{TRACE_TABLE}__steps" in tables
-    assert "ConnectionError" in repr(tables[f"{TRACE_TABLE}__steps__exception_traces"])
+    assert "ConnectionError" in repr(tables[f"{TRACE_TABLE}__steps"])  # exception_traces (JSON)
     assert SECRET not in repr(tables)  # not in any row of any trace table
     # the catalog lists the implicit trace dataset on the pipeline's destination
     catalog = current.catalog(str(root))
@@ -277,3 +277,23 @@ def test_cli_pipeline_trace_without_store_trace_info_says_how(tmp_path: Path) ->
     assert "Traceback" not in proc.stderr
     assert "store_trace_info" in proc.stderr and "stores no traces" in proc.stderr
     assert os.path.exists(root / "dlt.yml")
+
+
+def test_dagster_materialization_stores_the_traces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: Any
+) -> None:
+    """Runs from Dagster go through the same runner: the attempts are stored, and neither the
+    traces nor the materialization metadata show the planted secret."""
+    from dagster_support import materializations, run_assets
+
+    from dltplus_dagster import build_definitions
+
+    root = make(tmp_path, project_yml(DUCKDB, "true"))
+    monkeypatch.setenv("SOURCES__TRACED__FAILURES", "1")
+    result = run_assets(build_definitions(str(root)), instance)
+
+    assert result.success
+    assert SECRET not in repr(materializations(result))
+    rows = trace_rows(root)
+    assert [(r["attempt"], r["status"]) for r in rows] == [(1, "failed"), (2, "completed")]
+    assert SECRET not in repr(duckdb_tables(duckdb_file(root), TRACE_DATASET))

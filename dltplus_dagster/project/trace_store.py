@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 TRACE_PREFIX = "_trace_"
 TRACE_KEY = ("run_config", "store_trace_info")
+TRACE_NESTING = 1
+"""Nesting levels loaded as child tables (`<pipeline>_trace__steps`...)."""
 SUMMARY_COLUMNS = ("started_at", "run_id", "attempt", "status", "finished_at", "error")
 
 
@@ -240,13 +242,14 @@ class TraceRecorder:
             # a schema of its own per traced pipeline (restored from the destination, so the
             # columns of earlier traces stay readable) even when several share a trace pipeline
             schema_name = f"{TRACE_PREFIX}{self.name}"
+            # steps and the execution context's list as child tables; deeper lists (jobs,
+            # metrics) as JSON: each more table costs the load far more than its rows
+            resource = dlt.resource(
+                rows, name=self.target.table_name, write_disposition="append",
+                max_table_nesting=TRACE_NESTING,
+            )
             with _quiet_schema_warnings(schema_name):
-                pipeline.run(
-                    rows,
-                    table_name=self.target.table_name,
-                    write_disposition="append",
-                    schema=dlt.Schema(schema_name),
-                )
+                pipeline.run(resource, schema=dlt.Schema(schema_name))
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
