@@ -297,3 +297,21 @@ def test_dagster_materialization_stores_the_traces(
     rows = trace_rows(root)
     assert [(r["attempt"], r["status"]) for r in rows] == [(1, "failed"), (2, "completed")]
     assert SECRET not in repr(duckdb_tables(duckdb_file(root), TRACE_DATASET))
+
+
+def test_trace_that_can_be_neither_loaded_nor_kept_is_reported_and_the_run_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    destination = DUCKDB + '  sink:\n    type: postgres\n    credentials: "{env.TRACE_SINK_DSN}"\n'
+    root = make(tmp_path, project_yml(destination, "trace_sink", extra=TRACE_SINK))
+    monkeypatch.setenv("TRACE_SINK_DSN", "postgresql://loader:sink-pw-1234@127.0.0.1:1/nowhere")
+    blocker = root / "_data" / "dev" / "traces"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory")  # the local fallback cannot be written either
+
+    with caplog.at_level(logging.WARNING, logger="dltplus_dagster"):
+        result = runner(root).run_pipeline(PIPELINE)
+
+    assert result.attempts == 1 and result.row_counts == {"rows": 5}
+    (warning,) = [r.getMessage() for r in caplog.records if "storing the trace" in r.getMessage()]
+    assert "it is lost" in warning and "sink-pw-1234" not in warning

@@ -214,18 +214,22 @@ class TraceRecorder:
         try:
             self._load([*(rows for _, rows in pending), row])
         except Exception as e:  # noqa: BLE001 - the run's own outcome must stay as it is
-            path = self._keep(row, attempt)
+            why = (scrub(str(e), self.secrets()).splitlines() or [""])[0]
+            try:
+                kept = f"kept it in {self._keep(row, attempt)}"
+            except OSError as write_error:
+                kept = f"it is lost: it could not be kept in {self.local_dir} ({write_error})"
             logger.warning(
-                "pipeline %s: storing the trace of attempt %d in %s.%s failed (%s: %s); kept it "
-                "in %s", self.name, attempt, self.target.dataset_name, self.target.table_name,
-                type(e).__name__, scrub(str(e), self.secrets()).splitlines()[0] if str(e) else "",
-                path,
+                "pipeline %s: storing the trace of attempt %d in %s.%s failed (%s: %s); %s",
+                self.name, attempt, self.target.dataset_name, self.target.table_name,
+                type(e).__name__, why, kept,
             )
             return
         finally:
             self.pipeline.activate()  # the trace pipeline took over dlt's current pipeline
         for path, _ in pending:
-            os.remove(path)
+            with contextlib.suppress(OSError):
+                os.remove(path)
 
     def _load(self, rows: list[dict[str, Any]]) -> None:
         import dlt
