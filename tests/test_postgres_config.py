@@ -3,12 +3,17 @@ trust-auth DSN without a password in a destination (dlt.yml and TOML, string and
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import REPO, copy_example, make_project
+from helpers import BIN, REPO, clean_env, copy_example, free_port, make_project
 from pg import (  # noqa: F401 - fixtures
     VENV_BIN,
     PgDatabase,
@@ -124,3 +129,50 @@ def test_trust_auth_credentials_without_password_load(
     result = Runner(project, EntityFactory(project)).run_pipeline("letters_pipeline")
     assert result.row_counts == {"letters": 3}
     assert pg_db.count("letters_data", "letters") == 3
+
+
+@pytest.fixture
+def password_server() -> Iterator[str]:
+    """A PostgreSQL server of its own (initdb as user postgres) that requires a password
+    (scram-sha-256): yields `postgresql://postgres@127.0.0.1:<port>/postgres`, no password."""
+    (bin_dir,) = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1:]
+    root = tempfile.mkdtemp(prefix="dltplus-pgpw-")  # pytest's tmp dirs are root-only
+    shutil.chown(root, "postgres")
+    pwfile = os.path.join(root, "pw")
+    with open(pwfile, "w") as f:
+        f.write("server-pw-5521\n")
+    shutil.chown(pwfile, "postgres")
+    data = os.path.join(root, "data")
+
+    def as_postgres(*cmd: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True,
+                       capture_output=True, timeout=120)
+
+    port = free_port()
+    as_postgres(f"{bin_dir}/initdb", "-D", data, "-U", "postgres", "-A", "scram-sha-256",
+                f"--pwfile={pwfile}")
+    as_postgres(f"{bin_dir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        as_postgres(f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_server_that_wants_a_password_says_so_in_one_line(
+    tmp_path: Path, password_server: str
+) -> None:
+    root = make_project(
+        tmp_path, YML.format(credentials=f'    credentials: "{password_server}"'),
+        {"sources/letters.py": SOURCE},
+    )
+    proc = subprocess.run(
+        [str(BIN / "dltplus"), "--project", str(root), "pipeline", "letters_pipeline", "run"],
+        env=clean_env(), capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 1
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1, proc.stderr
+    assert "no password supplied" in errors[0]
+    assert "Missing 1 field" not in proc.stderr and "Traceback" not in proc.stderr
