@@ -315,3 +315,26 @@ def test_trace_that_can_be_neither_loaded_nor_kept_is_reported_and_the_run_succe
     assert result.attempts == 1 and result.row_counts == {"rows": 5}
     (warning,) = [r.getMessage() for r in caplog.records if "storing the trace" in r.getMessage()]
     assert "it is lost" in warning and "sink-pw-1234" not in warning
+
+
+def test_trace_dataset_is_readable_with_implicit_entities_disabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`store_trace_info: true` declares `_trace_<dataset>` itself: the catalog reads it also
+    under `allow_undefined_entities: false`, and `dltplus dataset list` shows it."""
+    yml = project_yml(DUCKDB, "true") + (
+        "\ndatasets:\n  traced_data:\n    destination: [warehouse]\n"
+    )
+    yml = yml.replace("project:\n  name: trace_project\n",
+                      "project:\n  name: trace_project\n  allow_undefined_entities: false\n")
+    root = make(tmp_path, yml)
+    monkeypatch.setenv("SOURCES__TRACED__FAILURES", "0")
+    runner(root).run_pipeline(PIPELINE)
+
+    assert [(r["attempt"], r["status"]) for r in trace_rows(root)] == [(1, "completed")]
+    listed = subprocess.run(
+        [str(BIN / "dltplus"), "--project", str(root), "dataset", "list"],
+        env=clean_env(), capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert TRACE_DATASET in listed.stdout
