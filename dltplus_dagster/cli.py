@@ -1,7 +1,7 @@
 """`dltplus`: the command line of a dlt.yml project, shaped like dlt+'s.
 
     dltplus [--project DIR] [--debug] pipeline [--profile P] NAME run [--limit N] [--resources a,b]
-    dltplus pipeline list
+    dltplus pipeline list | pipeline NAME trace [--limit N]
     dltplus dataset [--profile P] NAME {row-counts [--dlt-tables], head TABLE [--limit N], info,
                                         check [--tables a,b]}
     dltplus dataset list
@@ -177,6 +177,16 @@ def pipeline_run(session: Session, args: argparse.Namespace) -> int:
     if result.load_info is not None:
         print(session.clean(str(result.load_info)))
     print(f"Finished {result}")
+    return 0
+
+
+def pipeline_trace(session: Session, args: argparse.Namespace) -> int:
+    """The traces the pipeline's runs stored (`run_config.store_trace_info`), newest first."""
+    from dltplus_dagster.project.trace_store import format_stored_traces
+
+    name = _require_name(args, "pipeline")
+    runner = session.runner()
+    print(session.clean(format_stored_traces(runner.project, runner.entities, name, args.limit)))
     return 0
 
 
@@ -553,6 +563,10 @@ def _pipeline_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         type=_name_list,
         default=None,
         help="comma-separated resources to run (default: all)",
+    )
+    trace = group.verb("trace", pipeline_trace, "show the stored traces of the pipeline's runs")
+    trace.add_argument(
+        "--limit", type=_positive_int, default=10, help="attempts to show (default 10)"
     )
     group.verb("list", pipeline_list, "list the declared pipelines")
 

@@ -19,8 +19,10 @@ from dltplus_dagster.project.model import (
     SourceEntity,
     TransformationEntity,
 )
+from dltplus_dagster.project.postgres_credentials import allow_passwordless
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
+from dltplus_dagster.project.trace_store import trace_datasets
 
 if TYPE_CHECKING:
     import dlt
@@ -59,10 +61,10 @@ class EntityFactory:
     def list_datasets(self) -> list[str]:
         """Declared datasets, plus (when allowed) datasets that pipelines and transformations write."""
         names = list(self.project.datasets)
-        if self.allow_undefined_entities:
-            for ds in self._implicit_dataset_names():
-                if ds not in names:
-                    names.append(ds)
+        implicit = self._implicit_dataset_names() if self.allow_undefined_entities else []
+        for ds in [*implicit, *trace_datasets(self.project)]:
+            if ds not in names:
+                names.append(ds)
         return names
 
     def _implicit_dataset_names(self) -> list[str]:
@@ -118,7 +120,8 @@ class EntityFactory:
         else:
             dest_type = name
         try:
-            return Destination.from_reference(dest_type, destination_name=name)
+            # trust/peer auth: a postgres DSN or mapping without a password is complete
+            return allow_passwordless(Destination.from_reference(dest_type, destination_name=name))
         except Exception as e:
             declared = ", ".join(self.project.destinations) or "(none)"
             raise ProjectError(
@@ -180,6 +183,8 @@ class EntityFactory:
             return self.project.datasets[name]
         if self.allow_undefined_entities and name in self._implicit_dataset_names():
             return DatasetEntity(name=name)
+        if name in trace_datasets(self.project):  # implied by a pipeline's store_trace_info
+            return DatasetEntity(name=name)
         reason = "" if self.allow_undefined_entities else _NOT_ALLOWED
         raise EntityNotFound("dataset", name, self.list_datasets(), reason)
 
@@ -192,6 +197,8 @@ class EntityFactory:
         if entity is not None and entity.destination:
             return list(entity.destination)
         inferred = list(self._pipeline_destinations().get(name, []))
+        if not inferred and name in (traced := trace_datasets(self.project)):
+            inferred = [traced[name]]
         if not inferred:
             for t in self.project.transformations.values():
                 if t.output == name:

@@ -48,6 +48,9 @@ class RunConfig:
     run_from_clean_folder: bool = False
     lock_timeout: float = 0.0
     """Seconds a run waits for another run of the same pipeline and profile (0: fail at once)."""
+    store_trace_info: bool | str = False
+    """Load every attempt's dlt trace: `true` into `_trace_<dataset>` on the run's destination
+    (trace pipeline `_trace_<pipeline>`), a string names a declared pipeline to load it with."""
 
 
 @dataclass

@@ -20,6 +20,7 @@ from dltplus_dagster.project.model import RunConfig
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import redact_exception, scrub, secret_values
 from dltplus_dagster.project.run_context import activate
+from dltplus_dagster.project.trace_store import TraceRecorder, trace_target
 
 if TYPE_CHECKING:
     import dlt
@@ -125,6 +126,7 @@ class Runner:
         if not entity.source:
             raise self.project.error_at(("pipelines", name), "source is not defined for this pipeline")
         rc = entity.run_config
+        traces = trace_target(self.project, name)  # a bad store_trace_info fails before the run
         activate(self.project)
         started = time.monotonic()
         with pipeline_lock(self.project, name, rc.lock_timeout):
@@ -191,10 +193,15 @@ class Runner:
                     pipeline, name, lambda: pipeline.run(make_source(), **kwargs), normalized
                 )
 
+            run_attempt = attempt
+            if traces is not None:
+                run_attempt = TraceRecorder(
+                    self.project, self.entities, name, pipeline, traces, self.secrets
+                ).wrap(attempt)
             files = local_file_config(self.entities.destination_type(entity.destination), name)
             try:
                 with dlt.config.values(files):
-                    info, attempts = run_with_retries(attempt, rc, name, self.secrets())
+                    info, attempts = run_with_retries(run_attempt, rc, name, self.secrets())
             except BaseException:
                 drop_trace_holding_secrets(pipeline.working_dir, self.secrets())
                 raise

@@ -17,6 +17,7 @@ from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.manifest import KeyPath, format_path
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
+from dltplus_dagster.project.trace_store import trace_pipeline_problem
 
 Problem = tuple[KeyPath, str]
 
@@ -155,6 +156,9 @@ class _Checker:
                 yield base, "destination is not set"
             elif problem := self._destination_ref(p.destination):
                 yield base + ("destination",), problem
+            traces = p.run_config.store_trace_info
+            if isinstance(traces, str) and (problem := trace_pipeline_problem(self.project, traces)):
+                yield base + ("run_config", "store_trace_info"), problem
             if not p.dataset_name:
                 yield base, "dataset_name is not set"
             elif p.destination:
