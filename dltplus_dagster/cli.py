@@ -788,6 +788,10 @@ def _progress_name(text: str) -> str:
 
 def _pipeline_local_commands(group: _Group) -> None:
     """dlt's pipeline commands on the profile's working dir (`dltplus pipeline NAME info`)."""
+    # `-v` before the name too: dlt's hints print `pipeline -v NAME info`
+    group.parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more detail for info/trace/..."
+    )
     helps = {
         "info": "state, schemas, resources and load packages of the local working dir",
         "trace": "the last run's trace: steps, timings, load info, errors",
@@ -800,7 +804,8 @@ def _pipeline_local_commands(group: _Group) -> None:
     for verb, help_text in helps.items():
         parser = group.verb(verb, pipeline_local, help_text)
         parser.add_argument(
-            "-v", "--verbose", action="count", default=0, help="more detail (-vv: even more)"
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS,
+            help="more detail (-vv: even more)",
         )
         if verb in ("sync", "drop"):
             _yes_option(parser)

@@ -319,3 +319,42 @@ def test_manifest_progress_missing_package_names_key(tmp_path: Path) -> None:
 def test_help_shows_an_example(tmp_path: Path, args: tuple[str, ...], example: str) -> None:
     out = ok(dltplus(tmp_path, *args, "--help"))
     assert "example:" in out and example in out
+
+
+LEAKY_SOURCE = '''
+import dlt
+
+
+@dlt.source
+def leaky(api_key: str = dlt.secrets.value):
+    @dlt.resource(write_disposition="append")
+    def rows():
+        dlt.current.resource_state()["token_seen"] = api_key  # a source that keeps its key
+        yield [{"id": 1}, {"id": 2}]
+
+    return rows
+'''
+
+
+def test_pipeline_commands_mask_secrets_dlt_would_print(tmp_path: Path) -> None:
+    project = make_project(tmp_path, """
+        sources:
+          leaky: {type: leaky.leaky}
+        pipelines:
+          p: {source: leaky, destination: duckdb, dataset_name: leaky_data}
+    """, {"sources/leaky.py": LEAKY_SOURCE,
+          ".dlt/secrets.toml": '[sources.leaky]\napi_key = "tok-5b9e1d77c2"\n'})
+    ok(dltplus(project, "pipeline", "p", "run"))
+    state = (project / "_data" / "tests" / "pipelines" / "p" / "state.json").read_text()
+    assert "token_seen" in state  # dlt keeps what the source stored
+    out = ok(dltplus(project, "pipeline", "-v", "p", "info"))
+    assert "token_seen" in out and "tok-5b9e1d77c2" not in out
+    assert "tok-5b9e1d77c2" not in ok(dltplus(project, "pipeline", "p", "trace", "-vv"))
+
+
+def test_pipeline_info_on_corrupt_working_dir_is_one_line(fresh_loaded: Path) -> None:
+    (working_dir(fresh_loaded) / "state.json").write_text("{not json")
+    error = one_line_error(dltplus(fresh_loaded, "pipeline", PIPELINE, "info"))
+    assert str(working_dir(fresh_loaded)) in error and "sync" in error
+    ok(dltplus(fresh_loaded, "pipeline", PIPELINE, "sync", "--yes"))  # the way out
+    assert "orders" in ok(dltplus(fresh_loaded, "pipeline", PIPELINE, "schema"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -78,10 +79,29 @@ def run_command(
     from dlt._workspace.cli.exceptions import CliCommandInnerException
     from dlt.pipeline.exceptions import CannotRestorePipelineException
 
+    def run() -> None:
+        pipeline_command(operation, name, project.pipelines_dir, verbosity, **command_kwargs)
+
     answers = fmt.always_choose(False, True) if yes else contextlib.nullcontext()
     with _cli_host("dltplus"), answers, _scrubbed_stdout(clean):
         try:
-            pipeline_command(operation, name, project.pipelines_dir, verbosity, **command_kwargs)
+            try:
+                run()
+            except (ValueError, OSError) as e:  # e.g. a state.json that is not JSON
+                unreadable = (
+                    f"the working dir {path} could not be read ({type(e).__name__}: {e})"
+                )
+                if operation != "sync":
+                    raise ProjectError(
+                        f"pipeline '{name}' {operation}: {unreadable}; `dltplus pipeline {name} "
+                        "sync` restores it from the destination"
+                    ) from None
+                # sync replaces the local state anyway: an unreadable one goes first
+                fmt.warning(unreadable)
+                if not fmt.confirm("Remove it and restore from the destination?", default=False):
+                    return
+                shutil.rmtree(path)
+                run()
         except CannotRestorePipelineException as e:
             raise PipelineNotLocal(f"pipeline '{name}': {e}") from None
         except CliCommandInnerException as e:
