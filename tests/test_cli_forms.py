@@ -236,6 +236,13 @@ def test_project_clean_removes_only_the_active_profile(tmp_path: Path) -> None:
     assert "Nothing to clean" in ok(dltplus(project, "project", "clean"))
 
 
+def test_project_clean_skip_data_dir_keeps_pipeline_state(fresh_loaded: Path) -> None:
+    out = ok(dltplus(fresh_loaded, "project", "clean", "--skip-data-dir", "--yes"))
+    assert str(fresh_loaded / "_data" / "tests" / "local") in out
+    assert not duckdb_file(fresh_loaded).exists()
+    assert working_dir(fresh_loaded).is_dir()
+
+
 def test_project_clean_refuses_shared_data_dir(tmp_path: Path) -> None:
     project = make_project(tmp_path, """
         project:

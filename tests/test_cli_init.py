@@ -11,6 +11,7 @@ import duckdb
 import pytest
 import yaml
 from helpers import write
+from pg import PgDatabase, pg_db, pg_server  # noqa: F401
 from test_cli import dltplus, ok, one_line_error, table_counts
 
 from dltplus_dagster.project.scaffold_templates import DESTINATIONS, SOURCES
@@ -165,3 +166,34 @@ def test_init_bad_input_is_one_line_and_writes_nothing(
     error = one_line_error(dltplus(tmp_path, "project", "init", *args, profile=None))
     assert message in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_init_arrow_postgres_then_dataset_drop_on_postgres(
+    tmp_path: Path, pg_db: PgDatabase  # noqa: F811
+) -> None:
+    """The postgres scaffold runs once its placeholders are filled in; `dataset drop` then
+    really drops the dataset's schema in PostgreSQL."""
+    from urllib.parse import urlsplit
+
+    init(tmp_path, "arrow", "postgres", "pg_project")
+    root = tmp_path / "pg_project"
+    dsn = urlsplit(pg_db.dsn)
+    secrets = root / ".dlt" / "secrets.toml"
+    text = secrets.read_text()
+    for key, value in (("database", pg_db.name), ("username", dsn.username),
+                       ("password", dsn.password), ("host", dsn.hostname)):
+        text = text.replace(f'{key} = "<configure me>"', f'{key} = "{value}"')
+    text = text.replace("port = 5432", f"port = {dsn.port or 5432}")
+    secrets.write_text(text)
+
+    ok(dltplus(root, "pipeline", "my_pipeline", "run", profile=None))
+    assert pg_db.counts("my_pipeline_dataset", ["items"]) == {"items": 100}
+    assert "_dlt_loads" in pg_db.tables("my_pipeline_dataset")
+
+    out = ok(dltplus(root, "dataset", "my_pipeline_dataset", "drop", "--yes", profile=None))
+    assert "Dropped dataset my_pipeline_dataset on destination postgres" in out
+    assert str(dsn.password) not in out
+    assert pg_db.query(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
+        ("my_pipeline_dataset",),
+    ) == [(0,)]
