@@ -197,3 +197,18 @@ def test_init_arrow_postgres_then_dataset_drop_on_postgres(
         "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
         ("my_pipeline_dataset",),
     ) == [(0,)]
+
+
+def test_init_arrow_filesystem_row_counts_and_drop(tmp_path: Path) -> None:
+    """A filesystem destination's dataset reads (row-counts) and drops like a database's."""
+    init(tmp_path, "arrow", "filesystem", "fs_project")
+    root = tmp_path / "fs_project"
+    ok(dltplus(root, "pipeline", "my_pipeline", "run", profile=None))
+    files = root / "_data" / "dev" / "local" / "files" / "my_pipeline_dataset"
+    assert (files / "items").is_dir()
+    counts = table_counts(ok(dltplus(root, "dataset", "my_pipeline_dataset", "row-counts",
+                                     profile=None)))
+    assert counts == {"items": 100}
+    out = ok(dltplus(root, "dataset", "my_pipeline_dataset", "drop", "--yes", profile=None))
+    assert "_dlt_loads" in out and "Dropped dataset my_pipeline_dataset" in out
+    assert not files.exists()
