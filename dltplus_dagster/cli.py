@@ -1,14 +1,18 @@
 """`dltplus`: the command line of a dlt.yml project, shaped like dlt+'s.
 
     dltplus [--project DIR] [--debug] pipeline [--profile P] NAME run [--limit N] [--resources a,b]
-    dltplus pipeline list | pipeline NAME trace [--limit N]
+                                                                [--progress log]
+    dltplus pipeline NAME {info, trace [--stored|--local], schema, failed-jobs, load-package,
+                           sync, drop}
+    dltplus pipeline list
     dltplus dataset [--profile P] NAME {row-counts [--dlt-tables], head TABLE [--limit N], info,
-                                        check [--tables a,b]}
+                                        check [--tables a,b], drop [--yes]}
     dltplus dataset list
     dltplus transformation [--profile P] NAME run | transformation list
-    dltplus project [--profile P] {validate, config [--format F] [--section S], info, list,
-                                   prepare}
-    dltplus profile {list, info, pin NAME}
+    dltplus project [--profile P] {validate, config [show|validate] [--format F] [--section S],
+                                   info, list, prepare, clean [--yes]}
+    dltplus project init SOURCE DESTINATION [DIR]
+    dltplus profile {list, info, pin NAME} | profile NAME {info, pin}
 
 The entity name comes before the verb. `--project` and `--profile` are accepted after the
 command group and after the verb too. Pipelines and transformations run through the same
@@ -171,7 +175,9 @@ def pipeline_run(session: Session, args: argparse.Namespace) -> int:
     name = _require_name(args, "pipeline")
     runner = session.runner()
     project = runner.project
-    runner.entities.get_pipeline_entity(name)  # an unknown name fails before "Running"
+    entity = runner.entities.get_pipeline_entity(name)  # an unknown name fails before "Running"
+    if getattr(args, "progress", None):
+        entity.progress = args.progress  # this command's project object only
     print(f"Running pipeline {name} (project {project.name}, profile {project.current_profile})")
     result = runner.run_pipeline(name, limit=args.limit, resources=args.resources)
     if result.load_info is not None:
@@ -181,11 +187,18 @@ def pipeline_run(session: Session, args: argparse.Namespace) -> int:
 
 
 def pipeline_trace(session: Session, args: argparse.Namespace) -> int:
-    """The traces the pipeline's runs stored (`run_config.store_trace_info`), newest first."""
+    """The pipeline's traces: the stored ones (`run_config.store_trace_info`, newest first) when
+    the pipeline stores them or `--stored` asks, else dlt's trace of the last local run."""
     from dltplus_dagster.project.trace_store import format_stored_traces
 
     name = _require_name(args, "pipeline")
     runner = session.runner()
+    source = getattr(args, "trace_source", None)
+    if source is None:
+        stores = runner.entities.get_pipeline_entity(name).run_config.store_trace_info
+        source = "stored" if stores else "local"
+    if source == "local":
+        return pipeline_local(session, args)
     print(session.clean(format_stored_traces(runner.project, runner.entities, name, args.limit)))
     return 0
 
@@ -321,6 +334,8 @@ def project_validate(session: Session, args: argparse.Namespace) -> int:
 
 def project_config(session: Session, args: argparse.Namespace) -> int:
     """The merged, interpolated manifest of the profile, secrets redacted."""
+    if getattr(args, "action", "show") == "validate":  # `project config validate`
+        return project_validate(session, args)
     project = session.project()
     doc = project.config
     if args.section:
@@ -464,6 +479,164 @@ def profile_pin(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- reference forms: local pipeline state, dataset drop, project init/clean, profile info -----
+
+
+def _confirm(question: str, args: argparse.Namespace) -> bool:
+    """`--yes` answers yes; otherwise ask on stdin (no answer, e.g. no terminal, is no)."""
+    if getattr(args, "yes", False):
+        return True
+    print(f"{question} [y/N] ", end="", flush=True)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def pipeline_local(session: Session, args: argparse.Namespace) -> int:
+    """dlt's pipeline command `args.verb` on the profile's working dir of the pipeline."""
+    from dltplus_dagster.project.local_pipeline import run_command
+
+    name = _require_name(args, "pipeline")
+    kwargs: dict[str, Any] = {}
+    if args.verb == "drop":
+        kwargs = {
+            "resources": args.resources,
+            "drop_all": args.drop_all,
+            "state_paths": args.state_paths,
+            "schema_name": args.schema_name,
+            "state_only": args.state_only,
+        }
+    elif args.verb == "load-package":
+        kwargs = {"load_id": args.load_id, "action": args.action, "job": None}
+    elif args.verb == "schema":
+        kwargs = {"format": args.format, "remove_defaults": not args.with_defaults}
+    run_command(
+        session.entities(),
+        name,
+        args.verb,
+        verbosity=args.verbose,
+        yes=getattr(args, "yes", False),
+        clean=session.clean,
+        **kwargs,
+    )
+    return 0
+
+
+def dataset_drop(session: Session, args: argparse.Namespace) -> int:
+    """Drop every table of a dataset on its destination, after a confirmation."""
+    from dltplus_dagster.project.dataset_drop import drop_dataset, plan_drop
+
+    ds = _dataset(session, args)
+    plan = plan_drop(ds)
+    where = f"dataset {ds.name} on destination {ds.destination_name}"
+    if not plan.tables:
+        print(f"Nothing to drop: {where} holds no tables.")
+        return 0
+    print(f"About to drop {where} (profile {ds.project.current_profile}):")
+    print(f"  tables: {', '.join(plan.tables)}")
+    for path in plan.working_dirs:
+        print(f"  local pipeline state: {path}")
+    if not _confirm("Drop them?", args):
+        print("Aborted: nothing was dropped.")
+        return 1
+    drop_dataset(ds, plan)
+    print(f"Dropped {where}.")
+    return 0
+
+
+def project_init(session: Session, args: argparse.Namespace) -> int:
+    """Scaffold a new project: dlt.yml, sources/, .dlt/config.toml, .dlt/secrets.toml."""
+    from dltplus_dagster.project.scaffold import init_project
+
+    target = args.dir or os.getcwd()
+    scaffold = init_project(args.source, args.destination, target, args.project_name)
+    print(f"Created a dlt project in {scaffold.project_dir}:")
+    for rel in scaffold.files:
+        print(f"  {rel}")
+    for note in scaffold.notes:
+        print(f"Before the first run: {note}.")
+    print(f"Run it: cd {scaffold.project_dir} && dltplus pipeline my_pipeline run")
+    return 0
+
+
+def project_clean(session: Session, args: argparse.Namespace) -> int:
+    """Remove the active profile's local state (data_dir and local_dir), after a confirmation."""
+    from dltplus_dagster.project.clean import clean_profile, plan_clean
+
+    project = session.project()
+    plan = plan_clean(project, skip_data_dir=args.skip_data_dir)
+    if not plan.dirs:
+        print(f"Nothing to clean: profile {plan.profile} has no local state.")
+        return 0
+    print(f"About to remove the local state of profile {plan.profile} "
+          "(remote destinations are not touched):")
+    for path in plan.dirs:
+        print(f"  {path}")
+    if not _confirm("Remove them?", args):
+        print("Aborted: nothing was removed.")
+        return 1
+    clean_profile(plan)
+    print(f"Removed the local state of profile {plan.profile}.")
+    return 0
+
+
+def profile_info(session: Session, args: argparse.Namespace) -> int:
+    """`profile NAME info`: one profile's dirs and marks; without a name, like `list`."""
+    from dltplus_dagster.project.profiles import read_pin, select_profile
+    from dltplus_dagster.project.project import load_project
+
+    name = args.profile_name
+    if not name:
+        return profile_list(session, args)
+    root = session.project_dir
+    available, default = _profile_facts(root)
+    if name not in available:
+        raise ProfileNotFound(name, available, root)
+    current, _ = select_profile(root, session.profile, default)
+    marks = [m for m, on in (("current", name == current), ("default", name == default),
+                             ("pinned", name == read_pin(root))) if on]
+    secrets = [f for f in ("secrets.toml", f"{name}.secrets.toml")
+               if os.path.isfile(os.path.join(root, ".dlt", f))]
+    print(f"Profile {name}" + (f" ({', '.join(marks)})" if marks else ""))
+    try:
+        project = load_project(root, name)
+    except ProjectError as e:  # e.g. an env var only this profile uses: say why, go on
+        project = None
+        print(f"  does not load here: {session.clean(str(e))}")
+    if project is not None:
+        declared = name in (project.manifest.profiles or {})
+        print(f"  declared: {'yes' if declared else 'no (implicit)'}")
+        print(f"  data dir: {project.data_dir}")
+        print(f"  local files dir: {project.local_dir}")
+    print(f"  secrets files: {', '.join(secrets) or '(none)'}")
+    return 0
+
+
+PROFILE_VERBS = ("list", "info", "pin")
+
+
+def _name_first_profile(argv: list[str]) -> list[str]:
+    """`profile NAME pin|info` (the reference form) as `profile pin|info NAME`."""
+    valued = {"--project", "--profile"}  # options that take the next token as their value
+    positions: list[int] = []
+    i = 0
+    while i < len(argv) and len(positions) < 3:
+        if argv[i] in valued:
+            i += 2
+            continue
+        if not argv[i].startswith("-"):
+            positions.append(i)
+        i += 1
+    if len(positions) == 3 and argv[positions[0]] == "profile":
+        _, first, second = positions
+        if argv[first] not in PROFILE_VERBS and argv[second] in ("pin", "info"):
+            argv = list(argv)
+            argv[first], argv[second] = argv[second], argv[first]
+    return argv
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -546,6 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
     _transformation_commands(commands, common)
     _project_commands(commands, common)
     _profile_commands(commands, common)
+    _add_examples(parser)
     return parser
 
 
@@ -564,11 +738,14 @@ def _pipeline_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="comma-separated resources to run (default: all)",
     )
-    trace = group.verb("trace", pipeline_trace, "show the stored traces of the pipeline's runs")
-    trace.add_argument(
-        "--limit", type=_positive_int, default=10, help="attempts to show (default 10)"
+    run.add_argument(
+        "--progress",
+        type=_progress_name,
+        default=None,
+        help="show dlt's progress while the run goes: log, tqdm, enlighten or alive_progress",
     )
     group.verb("list", pipeline_list, "list the declared pipelines")
+    _pipeline_local_commands(group)
 
 
 def _dataset_commands(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -587,6 +764,8 @@ def _dataset_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     check = group.verb("check", dataset_check, "run the declared data-quality checks")
     check.add_argument("--tables", type=_name_list, default=None, help="only these tables")
     group.verb("list", dataset_list, "list declared and implicit datasets")
+    drop = group.verb("drop", dataset_drop, "drop every table of the dataset (asks first)")
+    _yes_option(drop)
 
 
 def _transformation_commands(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -601,20 +780,161 @@ def _project_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     group = _Group(commands, common, "project", "validate and inspect the project")
     group.verb("validate", project_validate, "check the manifest and every reference")
     config = group.verb("config", project_config, "print the merged config (secrets redacted)")
+    config.add_argument(
+        "action", nargs="?", choices=("show", "validate"), default="show",
+        help="show (default) the merged config, or validate it",
+    )
     config.add_argument("--format", choices=("yaml", "json"), default="yaml")
     config.add_argument("--section", default=None, help="print only this top-level section")
     group.verb("info", project_info, "name, dirs and profiles")
     group.verb("list", project_list, "list installed project packages")
     group.verb("prepare", project_prepare,
                "cache every pipeline's table list, so definitions load without source calls")
+    _project_init_clean_commands(group)
 
 
 def _profile_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     group = _Group(commands, common, "profile", "list and pin profiles")
     group.verb("list", profile_list, "available profiles; current, default and pinned")
-    group.verb("info", profile_list, "same as list")
+    info = group.verb("info", profile_info, "a profile's dirs (profile NAME info), else as list")
+    info.add_argument("profile_name", metavar="NAME", nargs="?", help="profile to describe")
     pin = group.verb("pin", profile_pin, "pin a profile for this project (.dlt/profile-name)")
     pin.add_argument("profile_name", metavar="NAME", help="profile to pin")
+
+
+def _yes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _progress_name(text: str) -> str:
+    from dltplus_dagster.project.progress import check_progress
+
+    try:
+        return check_progress(text)
+    except ProjectError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _pipeline_local_commands(group: _Group) -> None:
+    """dlt's pipeline commands on the profile's working dir (`dltplus pipeline NAME info`)."""
+    # `-v` before the name too: dlt's hints print `pipeline -v NAME info`
+    group.parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more detail for info/trace/..."
+    )
+    helps = {
+        "info": "state, schemas, resources and load packages of the local working dir",
+        "trace": "the last run's trace: steps, timings, load info, errors",
+        "schema": "the pipeline's default schema (tables and columns)",
+        "failed-jobs": "failed jobs and their error messages in the local load packages",
+        "load-package": "a load package (default: the newest) and its jobs",
+        "sync": "drop the local state and restore it from the destination (asks first)",
+        "drop": "drop tables of resources and reset their state (asks first)",
+    }
+    for verb, help_text in helps.items():
+        parser = group.verb(verb, pipeline_trace if verb == "trace" else pipeline_local, help_text)
+        parser.add_argument(
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS,
+            help="more detail (-vv: even more)",
+        )
+        if verb in ("sync", "drop"):
+            _yes_option(parser)
+    trace = group.verbs.choices["trace"]
+    where = trace.add_mutually_exclusive_group()
+    where.add_argument(
+        "--stored", action="store_const", const="stored", dest="trace_source",
+        help="the traces stored on the destination (run_config.store_trace_info)",
+    )
+    where.add_argument(
+        "--local", action="store_const", const="local", dest="trace_source",
+        help="dlt's trace of the last run in the profile's working dir",
+    )
+    trace.add_argument(
+        "--limit", type=_positive_int, default=10, help="stored attempts to show (default 10)"
+    )
+    schema = group.verbs.choices["schema"]
+    schema.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    schema.add_argument("--with-defaults", action="store_true", help="show default hints too")
+    package = group.verbs.choices["load-package"]
+    package.add_argument("load_id", metavar="LOAD_ID", nargs="?", help="default: the newest")
+    package.add_argument(
+        "action", nargs="?", choices=("info", "row-counts"), default="info",
+        help="info (default) or row-counts (rows loaded by the package, from the destination)",
+    )
+    drop = group.verbs.choices["drop"]
+    drop.add_argument("resources", nargs="*", help="resources to drop (re:REGEX selects)")
+    drop.add_argument("--drop-all", action="store_true", help="drop every resource")
+    drop.add_argument("--state-paths", nargs="*", default=(), help="source state paths to reset")
+    drop.add_argument("--schema", dest="schema_name", default=None, help="schema to drop from")
+    drop.add_argument("--state-only", action="store_true", help="reset state, keep the tables")
+
+
+def _project_init_clean_commands(group: _Group) -> None:
+    from dltplus_dagster.project.scaffold_templates import DESTINATIONS, SOURCES
+
+    init = group.verb("init", project_init, "scaffold a new runnable project")
+    init.add_argument("source", metavar="SOURCE", help=f"one of {', '.join(SOURCES)}")
+    init.add_argument(
+        "destination", metavar="DESTINATION", help=f"one of {', '.join(DESTINATIONS)}"
+    )
+    init.add_argument("dir", metavar="DIR", nargs="?", help="where (default: the current dir)")
+    init.add_argument("-n", "--project-name", default=None, help="default: the dir's name")
+    clean = group.verb("clean", project_clean, "remove the profile's local state (asks first)")
+    clean.add_argument(
+        "--skip-data-dir", action="store_true",
+        help="keep the data dir (pipeline state); remove only local destination files",
+    )
+    _yes_option(clean)
+
+
+EXAMPLES: dict[tuple[str, ...], str] = {
+    ("pipeline",): "dltplus pipeline my_pipeline run\n  dltplus pipeline --profile prod "
+                   "my_pipeline info",
+    ("pipeline", "run"): "dltplus pipeline my_pipeline run --limit 10 --progress log",
+    ("pipeline", "list"): "dltplus pipeline list",
+    ("pipeline", "info"): "dltplus pipeline my_pipeline info -v",
+    ("pipeline", "trace"): "dltplus pipeline my_pipeline trace",
+    ("pipeline", "schema"): "dltplus pipeline my_pipeline schema --format json",
+    ("pipeline", "failed-jobs"): "dltplus pipeline my_pipeline failed-jobs",
+    ("pipeline", "load-package"): "dltplus pipeline my_pipeline load-package",
+    ("pipeline", "sync"): "dltplus pipeline my_pipeline sync --yes",
+    ("pipeline", "drop"): "dltplus pipeline my_pipeline drop items --yes",
+    ("dataset",): "dltplus dataset my_dataset row-counts",
+    ("dataset", "row-counts"): "dltplus dataset my_dataset row-counts --dlt-tables",
+    ("dataset", "head"): "dltplus dataset my_dataset head items --limit 10",
+    ("dataset", "info"): "dltplus dataset my_dataset info",
+    ("dataset", "list"): "dltplus dataset list",
+    ("dataset", "drop"): "dltplus dataset my_dataset drop --yes",
+    ("transformation",): "dltplus transformation my_transformation run",
+    ("transformation", "run"): "dltplus transformation my_transformation run",
+    ("transformation", "list"): "dltplus transformation list",
+    ("project",): "dltplus project --profile prod config show",
+    ("project", "validate"): "dltplus project --profile prod validate",
+    ("project", "config"): "dltplus project config show --format json --section pipelines\n"
+                           "  dltplus project config validate",
+    ("project", "info"): "dltplus project info",
+    ("project", "list"): "dltplus project list",
+    ("project", "prepare"): "dltplus project prepare",
+    ("project", "init"): "dltplus project init arrow duckdb my_project",
+    ("project", "clean"): "dltplus project --profile dev clean --yes",
+    ("profile",): "dltplus profile prod pin",
+    ("profile", "list"): "dltplus profile list",
+    ("profile", "info"): "dltplus profile prod info",
+    ("profile", "pin"): "dltplus profile prod pin   (or: dltplus profile pin prod)",
+}
+"""`--help` examples per command (group) and verb."""
+
+
+def _add_examples(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
+    """Put `EXAMPLES` into the `--help` of every command and verb (an epilog, shown as is)."""
+    for action in parser._actions:  # argparse keeps its subparsers only here
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for name, sub in action.choices.items():
+            key = (*path, name)
+            if key in EXAMPLES:
+                sub.epilog = f"example:\n  {EXAMPLES[key]}"
+                sub.formatter_class = argparse.RawDescriptionHelpFormatter
+            _add_examples(sub, key)
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -642,6 +962,7 @@ def error_message(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `dltplus` with `argv` (default: the process arguments); returns the exit code."""
     parser = build_parser()
+    argv = _name_first_profile(list(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, or a usage error argparse already printed

@@ -270,7 +270,7 @@ def test_cli_pipeline_trace_without_store_trace_info_says_how(tmp_path: Path) ->
     root = make(tmp_path, project_yml(DUCKDB, "false"))
     proc = subprocess.run(
         [sys.executable, "-m", "dltplus_dagster.cli", "--project", str(root), "pipeline",
-         PIPELINE, "trace"],
+         PIPELINE, "trace", "--stored"],
         env=clean_env(), capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 1

@@ -7,6 +7,7 @@ throw-away working dir, so parallel saves in several processes never share local
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -137,7 +138,8 @@ class Dataset:
         return self.table(table_name)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        # a property of this class that raised AttributeError is no table name (no recursion)
+        if name.startswith("_") or hasattr(type(self), name):
             raise AttributeError(name)
         try:
             return self.table(name)
@@ -541,11 +543,14 @@ def _stored_schemas(destination: Any, dataset_name: str) -> list[Any]:
             return []
         sql = client.sql_client
         table = sql.make_qualified_table_name(client.schema.version_table_name)
+        # SQL job clients open their connection; filesystem's SQL client opens on demand
+        opened = sql if sql.native_connection is None else contextlib.nullcontext()
         try:
-            rows = sql.execute_sql(
-                f"SELECT schema_name, MAX(inserted_at) AS last_at FROM {table} "
-                "GROUP BY schema_name ORDER BY last_at DESC"
-            )
+            with opened:
+                rows = sql.execute_sql(
+                    f"SELECT schema_name, MAX(inserted_at) AS last_at FROM {table} "
+                    "GROUP BY schema_name ORDER BY last_at DESC"
+                )
         except DestinationUndefinedEntity:
             return []
         except Exception as e:  # a missing dataset shows up differently per destination

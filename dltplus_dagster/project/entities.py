@@ -172,6 +172,10 @@ class EntityFactory:
             "pipelines_dir": pipelines_dir or self.project.pipelines_dir,
         }
         if entity.progress:
+            from dltplus_dagster.project.progress import progress_problem
+
+            if problem := progress_problem(entity.progress):  # dlt would fail late and bare
+                raise self.project.error_at(("pipelines", name, "progress"), problem)
             kwargs["progress"] = entity.progress
         kwargs.update(entity.pipeline_kwargs())
         kwargs.update(overrides)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dltplus_dagster.project.entities import EntityFactory, resolve_source_ref
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.manifest import KeyPath, format_path
+from dltplus_dagster.project.progress import progress_problem
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
 from dltplus_dagster.project.trace_store import trace_pipeline_problem
@@ -180,6 +181,8 @@ class _Checker:
                             f"disabled. Declared datasets: {_listed(self.project.datasets)}"
                         ),
                     )
+            if p.progress and (problem := progress_problem(p.progress)):
+                yield base + ("progress",), problem
 
     # --- datasets -----------------------------------------------------------------------------
     def datasets(self) -> Iterator[Problem]:
