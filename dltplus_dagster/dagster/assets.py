@@ -5,6 +5,7 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -30,7 +31,9 @@ from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.catalog import Dataset
 from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.model import TableCheck
+from dltplus_dagster.project.names import dagster_name, naming_for
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.runner import RunResult
 from dltplus_dagster.project.table_state import TableState
@@ -53,8 +56,16 @@ class ProjectAssets:
 
 
 def op_name(prefix: str, name: str) -> str:
-    safe = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return f"{prefix}_{safe}"
+    """`<prefix>_<name>` in Dagster's name alphabet (see `names.dagster_name`)."""
+    return f"{prefix}_{dagster_name(name)}"
+
+
+def _table_naming(entities: EntityFactory, destination: str) -> Any:
+    """dlt's naming convention of the destination: asset keys hold the tables' stored names."""
+    try:
+        return naming_for(entities.get_destination(destination) if destination else None)
+    except ProjectError:
+        return naming_for(None)
 
 
 def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
@@ -138,6 +149,7 @@ def pipeline_assets(
     destination = entity.destination or ""
     dest_type = entities.destination_type(destination)
     tables = state.pipeline_tables(name)
+    naming = _table_naming(entities, destination)
     specs: list[AssetSpec] = []
     resource_by_key: dict[AssetKey, str] = {}
     table_by_key: dict[AssetKey, str] = {}
@@ -147,7 +159,7 @@ def pipeline_assets(
             kind="pipeline",
             entity=name,
             dataset=dataset,
-            table=t.table,
+            table=naming.normalize_table_identifier(t.table),
             destination=destination,
             destination_type=dest_type,
             description=t.description or entity.description,
@@ -158,7 +170,7 @@ def pipeline_assets(
         spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
         specs.append(spec)
         resource_by_key[spec.key] = t.resource
-        table_by_key[spec.key] = t.table
+        table_by_key[spec.key] = naming.normalize_table_identifier(t.table)
         tcheck = _checks_for(project, dataset, t.table)
         checks.extend(check_specs(spec.key, tcheck))
 
@@ -272,6 +284,8 @@ def transformation_assets(
     known = keys_by_table or {}
 
     def dep_key(ds: str, table: str) -> AssetKey:
+        dests = entities.dataset_destinations(ds)
+        table = _table_naming(entities, dests[0] if dests else "").normalize_table_identifier(table)
         if (ds, table) in known:
             return known[(ds, table)]
         return translator.get_asset_key(TableAssetData(
@@ -293,12 +307,14 @@ def transformation_assets(
         ]
     specs = []
     checks = []
+    naming = _table_naming(entities, destination)
+    table_by_key: dict[AssetKey, str] = {}
     for table in entity.output_tables() or [name]:
         data = TableAssetData(
             kind="transformation",
             entity=name,
             dataset=output,
-            table=table,
+            table=naming.normalize_table_identifier(table),
             destination=destination,
             destination_type=entities.destination_type(destination) if destination else "",
             description=entity.description,
@@ -308,6 +324,7 @@ def transformation_assets(
         )
         spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
         specs.append(spec)
+        table_by_key[spec.key] = data.table
         checks.extend(check_specs(spec.key, _checks_for(project, output, table)))
 
     @multi_asset(
@@ -327,7 +344,7 @@ def transformation_assets(
             counts = ds.row_counts(table_names=[t for t in written if t in ds.tables])
             database = database_name(ds)
             for spec in specs:
-                table = spec.key.path[-1]
+                table = table_by_key[spec.key]
                 yield MaterializeResult(
                     asset_key=spec.key,
                     metadata=table_metadata(
@@ -357,12 +374,13 @@ def external_dataset_assets(
         dests = entities.dataset_destinations(ds_name)
         if not dests:
             continue
+        naming = _table_naming(entities, dests[0])
         for table in ds.tables:
             data = TableAssetData(
                 kind="external",
                 entity=ds_name,
                 dataset=ds_name,
-                table=table,
+                table=naming.normalize_table_identifier(table),
                 destination=dests[0],
                 destination_type=entities.destination_type(dests[0]),
                 description=ds.tables[table].description or ds.description,
@@ -373,7 +391,7 @@ def external_dataset_assets(
             if spec.key in produced:
                 continue
             specs.append(spec)
-            table_by_key[spec.key] = (ds_name, table)
+            table_by_key[spec.key] = (ds_name, data.table)
     if not specs:
         return None
 

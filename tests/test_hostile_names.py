@@ -1,0 +1,391 @@
+"""Names and the one validation gate.
+
+- Names dlt's naming convention maps to one identifier (datasets, declared tables, tables two
+  writers produce, transformation outputs) and entities with one Dagster name are refused by
+  `validate_project`, `build_definitions`, the runner, the catalog and the CLI alike.
+- Names Dagster rejects are mapped in one way (the translator, `names.dagster_name`): a real
+  `materialize` of a pipeline with a spaced group, key prefix and table name, and a unicode
+  pipeline name; a pipeline name dlt cannot use is refused everywhere.
+- Source values dlt cannot coerce, `resources:` a source does not have: refused with the key.
+- The gate as a property over the whole bad-manifest corpus (other engineers' files too):
+  either validate reports problems and every consumer refuses with the same first problem, or
+  `build_definitions` loads and the runner, the catalog and the CLI accept the project.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, Definitions
+from dagster_support import materializations, md_value, run_assets
+from helpers import (
+    ITEMS_SOURCE,
+    MANIFESTS,
+    bad_project,
+    clean_env,
+    make_project,
+    manifest_env,
+    manifest_headers,
+)
+
+from dltplus_dagster import build_definitions, current
+from dltplus_dagster.cli import main as cli_main
+from dltplus_dagster.project.errors import ProjectError, ProjectInvalid
+from dltplus_dagster.project.project import load_project
+from dltplus_dagster.project.validate import validate_project
+
+DLTPLUS = Path(sys.executable).parent / "dltplus"
+
+
+def problems_of(root: Path, profile: str | None = None) -> list[str]:
+    return validate_project(load_project(str(root), profile))
+
+
+def refused_everywhere(root: Path, expected: str) -> str:
+    """validate, build_definitions, the runner and the catalog refuse `root` with one message
+    holding `expected`; returns validate's first problem."""
+    problems = problems_of(root)
+    assert problems, "validate accepted the project"
+    assert any(expected in p for p in problems), problems
+    with pytest.raises(ProjectInvalid) as defs_err:
+        build_definitions(str(root))
+    assert problems[0] in str(defs_err.value)
+    with pytest.raises(ProjectInvalid) as runner_err:
+        current.runner(str(root))
+    with pytest.raises(ProjectInvalid) as catalog_err:
+        current.catalog(str(root))
+    for err in (runner_err, catalog_err):
+        static = [p for p in problems if p in str(err.value)]
+        assert static, str(err.value)
+    return problems[0]
+
+
+ITEMS_YML = """
+project: {name: names_demo}
+sources:
+  items: {n_items: 3, api_key: k}
+destinations:
+  wh: {type: duckdb}
+"""
+
+
+def items_project(tmp_path: Path, rest: str) -> Path:
+    return make_project(tmp_path, ITEMS_YML + rest, {"sources/items.py": ITEMS_SOURCE})
+
+
+# --- dlt's naming convention -------------------------------------------------------------------
+
+
+def test_dataset_names_differing_in_case_are_refused(tmp_path: Path) -> None:
+    root = items_project(tmp_path, """
+pipelines:
+  p1: {source: items, destination: wh, dataset_name: Shop}
+  p2: {source: items, destination: wh, dataset_name: shop}
+""")
+    first = refused_everywhere(root, "datasets 'Shop' and 'shop' are one dataset 'shop'")
+    assert first.startswith("dlt.yml:9: pipelines.p2.dataset_name: ")
+    assert not (root / "_data" / "dev" / "local" / "wh.duckdb").exists()
+
+
+def test_non_ascii_declared_tables_that_all_become_x_are_refused(tmp_path: Path) -> None:
+    root = items_project(tmp_path, """
+datasets:
+  shop:
+    destination: [wh]
+    tables: {"é": {}, "ü": {}, "数据": {}}
+""")
+    problems = problems_of(root)
+    assert len(problems) == 2, problems
+    assert "table 'ü' of dataset 'shop'" in problems[0] and "'é'" in problems[0]
+    assert "both are table 'x'" in problems[0]
+    refused_everywhere(root, "table '数据' of dataset 'shop'")
+
+
+def test_two_pipelines_tables_differing_in_case_are_refused(tmp_path: Path) -> None:
+    root = items_project(tmp_path, """
+pipelines:
+  upper:
+    source: items
+    destination: wh
+    dataset_name: shop
+    resources: [item_rows]
+    table_names: {item_rows: Orders}
+  lower:
+    source: items
+    destination: wh
+    dataset_name: shop
+    resources: [events]
+    table_names: {events: orders}
+""")
+    problems = problems_of(root)
+    assert len(problems) == 1, problems
+    assert "pipelines.lower: pipeline 'lower' names table 'orders'" in problems[0]
+    assert "pipeline 'upper' names 'Orders'" in problems[0]
+    assert "both are table 'orders' (asset key shop/orders)" in problems[0]
+    with pytest.raises(ProjectInvalid) as exc:  # not Dagster's bare duplicate key error
+        build_definitions(str(root))
+    assert problems[0] in str(exc.value)
+
+
+def test_pipeline_and_transformation_writing_one_asset_key_are_refused(tmp_path: Path) -> None:
+    root = items_project(tmp_path, """
+dagster:
+  asset_key_prefix: [team]
+pipelines:
+  p:
+    source: items
+    destination: wh
+    dataset_name: shop
+    resources: [item_rows]
+transformations:
+  t:
+    inputs: [shop]
+    output: shop
+    sql: {item_rows: "select 1 as id"}
+""")
+    problems = problems_of(root)
+    assert problems == [
+        ("dlt.yml:19: transformations.t.sql.item_rows: pipeline 'p' and transformation 't' both "
+        "write table 'item_rows' of dataset 'shop': one asset key team/shop/item_rows cannot "
+        "have two writers")
+    ]
+    with pytest.raises(ProjectInvalid) as exc:
+        build_definitions(str(root))
+    assert problems[0] in str(exc.value)
+
+
+def test_translator_keys_two_pipelines_alike_named_error(tmp_path: Path) -> None:
+    """A custom translator that gives two pipelines one key: a located error naming both."""
+    from dltplus_dagster import DltProjectTranslator
+    from dltplus_dagster.dagster.translator import TableAssetData
+
+    class ByTable(DltProjectTranslator):
+        def get_asset_key(self, data: TableAssetData) -> AssetKey:
+            return AssetKey([data.table])
+
+    root = items_project(tmp_path, """
+pipelines:
+  one: {source: items, destination: wh, dataset_name: a, resources: [events]}
+  two: {source: items, destination: wh, dataset_name: b, resources: [events]}
+""")
+    assert problems_of(root) == []
+    with pytest.raises(ProjectInvalid) as exc:
+        build_definitions(str(root), translator=ByTable())
+    assert "dlt.yml:9: pipelines.two: pipeline 'two' and pipeline 'one' both produce asset key " \
+           "events" in str(exc.value)
+
+
+# --- Dagster names: mapped, or refused ---------------------------------------------------------
+
+
+def test_names_dagster_rejects_are_mapped_and_materialize(tmp_path: Path, instance) -> None:
+    root = items_project(tmp_path, """
+dagster:
+  asset_key_prefix: ["my team"]
+pipelines:
+  orders-é:
+    source: items
+    destination: wh
+    dataset_name: shop
+    group: Sales Team
+    resources: [item_rows]
+    table_names: {item_rows: "Order Items"}
+""")
+    assert problems_of(root) == []
+    defs = build_definitions(str(root))
+    key = AssetKey(["my_team", "shop", "order_items"])  # the stored table name, mapped parts
+    spec = {s.key: s for s in defs.resolve_all_asset_specs()}[key]
+    assert spec.group_name == "Sales_Team"
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert "dlt_pipeline_orders__" in {n.name for n in job.graph.node_defs}
+    result = run_assets(defs, instance, [key])
+    assert result.success
+    md = materializations(result)[key]
+    assert md_value(md, "dagster/row_count") == 3
+    assert md_value(md, "dlt/rows_loaded") == 3
+    assert str(md_value(md, "dagster/table_name")).endswith("shop.order_items")
+    assert current.catalog(str(root)).dataset("shop").row_counts()["order_items"] == 3
+
+
+def test_pipeline_names_mapping_to_one_op_are_refused(tmp_path: Path) -> None:
+    root = items_project(tmp_path, """
+pipelines:
+  a-b: {source: items, destination: wh, dataset_name: one}
+  a_b: {source: items, destination: wh, dataset_name: two}
+""")
+    first = refused_everywhere(
+        root, "pipelines 'a-b' and 'a_b' map to one Dagster name 'dlt_pipeline_a_b'"
+    )
+    assert "dlt.yml:9: pipelines.a_b:" in first
+
+
+def test_pipeline_name_dlt_cannot_use_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    root = items_project(tmp_path, """
+pipelines:
+  v1.shop: {source: items, destination: wh, dataset_name: shop}
+""")
+    refused_everywhere(root, "'v1.shop' is no valid dlt pipeline name")
+    proc = subprocess.run(
+        [str(DLTPLUS), "pipeline", "--project", str(root), "v1.shop", "run"],
+        capture_output=True, text=True, env=clean_env(), timeout=120, check=False,
+    )
+    assert proc.returncode == 1
+    assert "dlt.yml:8: pipelines.v1.shop: 'v1.shop' is no valid dlt pipeline name" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (root / "_data" / "dev" / "local" / "wh.duckdb").exists()
+
+
+def test_dataset_name_the_catalog_cannot_read_back_is_refused(tmp_path: Path) -> None:
+    root = items_project(tmp_path, """
+pipelines:
+  p: {source: items, destination: wh, dataset_name: shop-data}
+""")
+    first = refused_everywhere(
+        root, "dataset name 'shop-data' cannot be read back through the catalog"
+    )
+    assert "(e.g. 'shop_data')" in first and "pipelines.p.dataset_name" in first
+
+
+# --- source arguments and resources ------------------------------------------------------------
+
+
+def test_values_dlt_cannot_coerce_are_refused_with_the_key(tmp_path: Path) -> None:
+    root = make_project(tmp_path, """
+sources:
+  items:
+    n_items: .inf
+    api_key: k
+    with_args: {n_items: abc}
+destinations:
+  wh: {type: duckdb}
+pipelines:
+  p: {source: items, destination: wh, dataset_name: shop}
+""", {"sources/items.py": ITEMS_SOURCE})
+    problems = problems_of(root)
+    assert problems == [
+        ("dlt.yml:5: sources.items.with_args.n_items: the value cannot be coerced to int, the "
+        "type of argument 'n_items' of the source"),
+        ("dlt.yml:3: sources.items.n_items: the value cannot be coerced to int, the type of "
+        "argument 'n_items' of the source"),
+    ]
+    with pytest.raises(ProjectInvalid):
+        current.runner(str(root))
+
+
+def test_with_args_are_coerced_like_dlt_config(tmp_path: Path) -> None:
+    """A quoted "4" for an int argument is 4, as dlt coerces config values."""
+    root = make_project(tmp_path, """
+sources:
+  items:
+    api_key: k
+    with_args: {n_items: "4"}
+destinations:
+  wh: {type: duckdb}
+pipelines:
+  p: {source: items, destination: wh, dataset_name: shop, resources: [item_rows]}
+""", {"sources/items.py": ITEMS_SOURCE})
+    assert problems_of(root) == []
+    result = current.runner(str(root)).run_pipeline("p")
+    assert result.row_counts == {"item_rows": 4}
+
+
+def test_resource_the_source_does_not_have_is_refused(tmp_path: Path) -> None:
+    root = items_project(tmp_path, """
+pipelines:
+  p:
+    source: items
+    destination: wh
+    dataset_name: shop
+    resources: [item_rows, evnts]
+""")
+    problems = problems_of(root)
+    assert problems == [
+        ("dlt.yml:12: pipelines.p.resources.1: source 'items' has no resource 'evnts'; its "
+        "resources: item_rows, events")
+    ]
+    with pytest.raises(ProjectInvalid) as exc:
+        build_definitions(str(root))
+    assert problems[0] in str(exc.value)
+    assert not (root / ".dlt" / ".dltplus_state.json").exists()  # nothing written
+
+
+# --- one rule, one code path -----------------------------------------------------------------
+
+
+def test_undeclared_dataset_strict_same_error_everywhere(tmp_path: Path) -> None:
+    root = make_project(tmp_path, """
+project: {name: names_demo, allow_undefined_entities: false}
+sources:
+  items: {n_items: 3, api_key: k}
+destinations:
+  wh: {type: duckdb}
+datasets:
+  declared: {destination: [wh]}
+pipelines:
+  p: {source: items, destination: wh, dataset_name: undeclared}
+""", {"sources/items.py": ITEMS_SOURCE})
+    expected = (
+        "dlt.yml:9: pipelines.p.dataset_name: dataset 'undeclared' is not declared and "
+        "implicit entities are disabled. Declared datasets: declared"
+    )
+    assert problems_of(root) == [expected]
+    for make in (build_definitions, current.runner, current.catalog):
+        with pytest.raises(ProjectInvalid) as exc:
+            make(str(root))
+        assert str(exc.value) == expected
+    env = clean_env()
+    run = subprocess.run(
+        [str(DLTPLUS), "pipeline", "--project", str(root), "p", "run"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    validate = subprocess.run(
+        [str(DLTPLUS), "project", "--project", str(root), "validate"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert (run.returncode, validate.returncode) == (1, 1)
+    assert f"Error: {expected}" in run.stderr and "Traceback" not in run.stderr
+    assert f"  - {expected}" in validate.stderr
+    assert not (root / "_data" / "dev" / "local" / "wh.duckdb").exists()
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=[p.stem for p in MANIFESTS])
+def test_the_gate_is_one_rule(
+    manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Either validate reports problems and all consumers refuse, or all accept."""
+    headers = manifest_headers(manifest)
+    root = bad_project(tmp_path / "project", manifest)
+    unset, set_env = manifest_env(manifest, headers)
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in set_env.items():
+        monkeypatch.setenv(name, value)
+    profile = headers.get("profile")
+    cli_args = ["project", "--project", str(root), *(["--profile", profile] if profile else [])]
+
+    try:
+        problems = validate_project(load_project(str(root), profile))
+    except ProjectError as e:
+        problems = [str(e)]
+    consumers = {
+        "build_definitions": lambda: build_definitions(str(root), profile),
+        "runner": lambda: current.runner(str(root), profile),
+        "catalog": lambda: current.catalog(str(root), profile),
+    }
+    code = cli_main([*cli_args, "validate"])
+    capsys.readouterr()
+    if problems:
+        assert code == 1
+        with pytest.raises(ProjectError) as exc:
+            consumers["build_definitions"]()
+        assert problems[0].splitlines()[0] in str(exc.value)
+        return
+    assert code == 0
+    defs = consumers["build_definitions"]()
+    assert isinstance(defs, Definitions)
+    defs.resolve_asset_graph()
+    consumers["runner"]()
+    consumers["catalog"]()
