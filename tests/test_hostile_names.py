@@ -35,7 +35,7 @@ from dltplus_dagster import build_definitions, current
 from dltplus_dagster.cli import main as cli_main
 from dltplus_dagster.project.errors import ProjectError, ProjectInvalid
 from dltplus_dagster.project.project import load_project
-from dltplus_dagster.project.validate import validate_project
+from dltplus_dagster.project.validate import ensure_valid, pipeline_scope, validate_project
 
 DLTPLUS = Path(sys.executable).parent / "dltplus"
 
@@ -44,23 +44,26 @@ def problems_of(root: Path, profile: str | None = None) -> list[str]:
     return validate_project(load_project(str(root), profile))
 
 
-def refused_everywhere(root: Path, expected: str) -> str:
-    """validate, build_definitions, the runner and the catalog refuse `root` with one message
-    holding `expected`; returns validate's first problem."""
+def refused_everywhere(
+    root: Path, expected: str, pipeline: str, dataset: str | None = None
+) -> str:
+    """validate, build_definitions, running `pipeline` and reading `dataset` (when the problem
+    is the dataset's) refuse `root` with validate's message holding `expected`; returns it."""
     problems = problems_of(root)
-    assert problems, "validate accepted the project"
-    assert any(expected in p for p in problems), problems
+    matching = [p for p in problems if expected in p]
+    assert matching, problems
     with pytest.raises(ProjectInvalid) as defs_err:
         build_definitions(str(root))
-    assert problems[0] in str(defs_err.value)
     with pytest.raises(ProjectInvalid) as runner_err:
-        current.runner(str(root))
-    with pytest.raises(ProjectInvalid) as catalog_err:
-        current.catalog(str(root))
-    for err in (runner_err, catalog_err):
-        static = [p for p in problems if p in str(err.value)]
-        assert static, str(err.value)
-    return problems[0]
+        current.runner(str(root)).run_pipeline(pipeline)
+    errors = [defs_err, runner_err]
+    if dataset is not None:
+        with pytest.raises(ProjectInvalid) as catalog_err:
+            current.catalog(str(root)).dataset(dataset)
+        errors.append(catalog_err)
+    for err in errors:
+        assert matching[0] in str(err.value)
+    return matching[0]
 
 
 ITEMS_YML = """
@@ -85,7 +88,9 @@ pipelines:
   p1: {source: items, destination: wh, dataset_name: Shop}
   p2: {source: items, destination: wh, dataset_name: shop}
 """)
-    first = refused_everywhere(root, "datasets 'Shop' and 'shop' are one dataset 'shop'")
+    first = refused_everywhere(
+        root, "datasets 'Shop' and 'shop' are one dataset 'shop'", "p2", "shop"
+    )
     assert first.startswith("dlt.yml:9: pipelines.p2.dataset_name: ")
     assert not (root / "_data" / "dev" / "local" / "wh.duckdb").exists()
 
@@ -96,12 +101,14 @@ datasets:
   shop:
     destination: [wh]
     tables: {"é": {}, "ü": {}, "数据": {}}
+pipelines:
+  p: {source: items, destination: wh, dataset_name: shop}
 """)
     problems = problems_of(root)
     assert len(problems) == 2, problems
     assert "table 'ü' of dataset 'shop'" in problems[0] and "'é'" in problems[0]
     assert "both are table 'x'" in problems[0]
-    refused_everywhere(root, "table '数据' of dataset 'shop'")
+    refused_everywhere(root, "table '数据' of dataset 'shop'", "p", "shop")
 
 
 def test_two_pipelines_tables_differing_in_case_are_refused(tmp_path: Path) -> None:
@@ -217,7 +224,7 @@ pipelines:
   a_b: {source: items, destination: wh, dataset_name: two}
 """)
     first = refused_everywhere(
-        root, "pipelines 'a-b' and 'a_b' map to one Dagster name 'dlt_pipeline_a_b'"
+        root, "pipelines 'a-b' and 'a_b' map to one Dagster name 'dlt_pipeline_a_b'", "a_b"
     )
     assert "dlt.yml:9: pipelines.a_b:" in first
 
@@ -227,7 +234,7 @@ def test_pipeline_name_dlt_cannot_use_is_refused_before_anything_runs(tmp_path: 
 pipelines:
   v1.shop: {source: items, destination: wh, dataset_name: shop}
 """)
-    refused_everywhere(root, "'v1.shop' is no valid dlt pipeline name")
+    refused_everywhere(root, "'v1.shop' is no valid dlt pipeline name", "v1.shop")
     proc = subprocess.run(
         [str(DLTPLUS), "pipeline", "--project", str(root), "v1.shop", "run"],
         capture_output=True, text=True, env=clean_env(), timeout=120, check=False,
@@ -244,7 +251,8 @@ pipelines:
   p: {source: items, destination: wh, dataset_name: shop-data}
 """)
     first = refused_everywhere(
-        root, "dataset name 'shop-data' cannot be read back through the catalog"
+        root, "dataset name 'shop-data' cannot be read back through the catalog", "p",
+        "shop-data",
     )
     assert "(e.g. 'shop_data')" in first and "pipelines.p.dataset_name" in first
 
@@ -271,8 +279,9 @@ pipelines:
         ("dlt.yml:3: sources.items.n_items: the value cannot be coerced to int, the type of "
         "argument 'n_items' of the source"),
     ]
-    with pytest.raises(ProjectInvalid):
-        current.runner(str(root))
+    with pytest.raises(ProjectInvalid) as exc:
+        current.runner(str(root)).run_pipeline("p")
+    assert str(exc.value).splitlines()[1:] == [f"  - {p}" for p in problems]
 
 
 def test_with_args_are_coerced_like_dlt_config(tmp_path: Path) -> None:
@@ -332,9 +341,13 @@ pipelines:
         "implicit entities are disabled. Declared datasets: declared"
     )
     assert problems_of(root) == [expected]
-    for make in (build_definitions, current.runner, current.catalog):
+    for refused in (
+        lambda: build_definitions(str(root)),
+        lambda: current.runner(str(root)).run_pipeline("p"),
+        lambda: current.catalog(str(root)).dataset("undeclared"),
+    ):
         with pytest.raises(ProjectInvalid) as exc:
-            make(str(root))
+            refused()
         assert str(exc.value) == expected
     env = clean_env()
     run = subprocess.run(
@@ -367,25 +380,31 @@ def test_the_gate_is_one_rule(
     cli_args = ["project", "--project", str(root), *(["--profile", profile] if profile else [])]
 
     try:
-        problems = validate_project(load_project(str(root), profile))
-    except ProjectError as e:
-        problems = [str(e)]
-    consumers = {
-        "build_definitions": lambda: build_definitions(str(root), profile),
-        "runner": lambda: current.runner(str(root), profile),
-        "catalog": lambda: current.catalog(str(root), profile),
-    }
+        project = load_project(str(root), profile)
+    except ProjectError as e:  # the load itself fails: every consumer loads the same way
+        for consumer in (build_definitions, current.runner, current.catalog):
+            with pytest.raises(ProjectError) as exc:
+                consumer(str(root), profile)
+            assert str(exc.value) == str(e)
+        assert cli_main([*cli_args, "validate"]) == 1
+        return
+    problems = validate_project(project)
     code = cli_main([*cli_args, "validate"])
     capsys.readouterr()
     if problems:
         assert code == 1
-        with pytest.raises(ProjectError) as exc:
-            consumers["build_definitions"]()
-        assert problems[0].splitlines()[0] in str(exc.value)
+        with pytest.raises(ProjectInvalid) as exc:
+            build_definitions(str(root), profile)
+        assert problems[0] in str(exc.value)
         return
+    # accepted: definitions load, every pipeline passes the runner's gate, every dataset the
+    # catalog's (running the corpus' sources would need their data)
     assert code == 0
-    defs = consumers["build_definitions"]()
+    defs = build_definitions(str(root), profile)
     assert isinstance(defs, Definitions)
     defs.resolve_asset_graph()
-    consumers["runner"]()
-    consumers["catalog"]()
+    for name in project.pipelines:
+        ensure_valid(project, tables=False, scope=pipeline_scope(project, name))
+    catalog = current.catalog(str(root), profile)
+    for name in catalog:
+        catalog.dataset(name)
