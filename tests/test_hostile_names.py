@@ -456,3 +456,41 @@ def one_rule(root: Path, profile: str | None, capsys) -> None:
     catalog = current.catalog(str(root), profile)
     for name in catalog:
         catalog.dataset(name)
+
+
+@pytest.mark.parametrize(
+    ("rest", "expected"),
+    [
+        (("pipelines:\n  p: {source: items, destination: wh, dataset_name: shop, "
+         "table_names: {item_rows: ''}}\n"),
+         "dlt.yml:7: pipelines.p: pipeline 'p' names an empty table name"),
+        ("pipelines:\n  p: {source: items, destination: wh, dataset_name: " + "d" * 70 + "}\n",
+         "dlt needs a Python identifier of at most 64 characters (e.g. '" + "d" * 64 + "')"),
+        ("pipelines:\n  '': {source: items, destination: wh, dataset_name: shop}\n",
+         "dlt.yml:7: pipelines.: '' is no valid dlt pipeline name"),
+    ],
+    ids=["empty_table_name", "dataset_name_too_long", "empty_pipeline_name"],
+)
+def test_more_names_refused_with_the_key(rest: str, expected: str, tmp_path: Path) -> None:
+    root = items_project(tmp_path, rest)
+    problems = problems_of(root)
+    assert any(expected in p for p in problems), problems
+    with pytest.raises(ProjectInvalid) as exc:
+        build_definitions(str(root))
+    assert expected in str(exc.value)
+
+
+def test_sql_and_quotes_in_a_table_name_are_one_safe_key(tmp_path: Path, instance) -> None:
+    root = items_project(tmp_path, """
+pipelines:
+  p:
+    source: items
+    destination: wh
+    dataset_name: shop
+    resources: [item_rows]
+    table_names: {item_rows: "x'; DROP TABLE y; --"}
+""")
+    defs = build_definitions(str(root))
+    key = AssetKey(["shop", "x_drop_table_yxxx"])  # dlt's snake_case name of it
+    assert run_assets(defs, instance, [key]).success
+    assert current.catalog(str(root)).dataset("shop").row_counts()["x_drop_table_yxxx"] == 3

@@ -464,7 +464,7 @@ class _Checker:
         sites = self._dataset_sites()
         for name, path in sites.items():
             if not is_valid_schema_name(name):
-                hint = self._naming_of(None).normalize_table_identifier(name)
+                hint = self._naming_of(None).normalize_table_identifier(name or "dataset")[:64]
                 yield path, (
                     f"dataset name '{name}' cannot be read back through the catalog: dlt needs "
                     f"a Python identifier of at most 64 characters (e.g. '{hint}')"
@@ -559,6 +559,9 @@ class _Checker:
         prefix = tuple(dagster_name(p) for p in self.project.dagster.asset_key_prefix)
         by_key: dict[tuple[str, ...], list[tuple[_Table, str]]] = {}
         for e in entries:
+            if not e.table.strip():
+                yield e.path, f"{e.who} names an empty table name"
+                continue
             dests = self.entities.dataset_destinations(e.dataset)
             naming = self._naming_of(dests[0] if dests else None)
             ident = naming.normalize_table_identifier(e.table)
