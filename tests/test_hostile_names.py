@@ -494,3 +494,26 @@ pipelines:
     key = AssetKey(["shop", "x_drop_table_yxxx"])  # dlt's snake_case name of it
     assert run_assets(defs, instance, [key]).success
     assert current.catalog(str(root)).dataset("shop").row_counts()["x_drop_table_yxxx"] == 3
+
+
+def test_checks_of_a_declared_table_follow_its_stored_name(tmp_path: Path, instance) -> None:
+    """Declared as `Order Items`, stored and keyed as `order_items`: its checks still run."""
+    root = items_project(tmp_path, """
+datasets:
+  shop:
+    destination: [wh]
+    tables: {"Order Items": {checks: {not_empty: true, unique: [id]}}}
+pipelines:
+  p:
+    source: items
+    destination: wh
+    dataset_name: shop
+    resources: [item_rows]
+    table_names: {item_rows: "Order Items"}
+""")
+    defs = build_definitions(str(root))
+    key = AssetKey(["shop", "order_items"])
+    result = run_assets(defs, instance, [key])
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks and all(checks.values()) and len(checks) == 2, checks

@@ -77,6 +77,12 @@ def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
 def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
     ds = project.datasets.get(dataset)
     spec = ds.tables.get(table) if ds else None
+    if ds and spec is None:  # declared as `Orders`, stored (and keyed) as `orders`
+        naming = naming_for(None)
+        spec = next(
+            (s for n, s in ds.tables.items() if naming.normalize_table_identifier(n) == table),
+            None,
+        )
     return spec.checks if spec else TableCheck()
 
 
