@@ -13,7 +13,6 @@ from helpers import ITEMS_SOURCE, make_project
 from dltplus_dagster import current
 from dltplus_dagster.project.errors import (
     EntityNotFound,
-    ManifestError,
     PipelineLocked,
     ProjectError,
 )
@@ -330,7 +329,8 @@ def test_source_args(root: Path) -> None:
 
 def test_pipeline_errors(root: Path) -> None:
     runner = current.runner()
-    with pytest.raises(ManifestError, match="pipelines.no_source: source is not defined"):
+    # the gate's error: the same words `dltplus project validate` prints
+    with pytest.raises(ProjectError, match="pipelines.no_source: source is not set"):
         runner.run_pipeline("no_source")
     with pytest.raises(EntityNotFound, match="pipeline 'ghost'"):
         runner.run_pipeline("ghost")
@@ -487,7 +487,7 @@ def test_transformation_errors(root: Path) -> None:
     runner.run_pipeline("items_pipe")
     with pytest.raises(ProjectError, match="must return a mapping"):
         runner.run_transformation("bad_return")
-    with pytest.raises(ManifestError, match="transformations.no_output: `output`"):
+    with pytest.raises(ProjectError, match="transformations.no_output.output: output dataset is not set"):
         runner.run_transformation("no_output")
     with pytest.raises(EntityNotFound, match="transformation 'ghost'"):
         runner.run_transformation("ghost")

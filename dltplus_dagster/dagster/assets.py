@@ -5,6 +5,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -31,7 +32,9 @@ from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.catalog import Dataset
 from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.model import TableCheck
+from dltplus_dagster.project.names import dagster_name, naming_for
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.runner import RunResult
 from dltplus_dagster.project.table_state import TableState
@@ -54,8 +57,16 @@ class ProjectAssets:
 
 
 def op_name(prefix: str, name: str) -> str:
-    safe = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return f"{prefix}_{safe}"
+    """`<prefix>_<name>` in Dagster's name alphabet (see `names.dagster_name`)."""
+    return f"{prefix}_{dagster_name(name)}"
+
+
+def _table_naming(entities: EntityFactory, destination: str) -> Any:
+    """dlt's naming convention of the destination: asset keys hold the tables' stored names."""
+    try:
+        return naming_for(entities.get_destination(destination) if destination else None)
+    except ProjectError:
+        return naming_for(None)
 
 
 def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
@@ -67,6 +78,12 @@ def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
 def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
     ds = project.datasets.get(dataset)
     spec = ds.tables.get(table) if ds else None
+    if ds and spec is None:  # declared as `Orders`, stored (and keyed) as `orders`
+        naming = naming_for(None)
+        spec = next(
+            (s for n, s in ds.tables.items() if naming.normalize_table_identifier(n) == table),
+            None,
+        )
     return spec.checks if spec else TableCheck()
 
 
@@ -149,6 +166,7 @@ def pipeline_assets(
     destination = entity.destination or ""
     dest_type = entities.destination_type(destination)
     tables = state.pipeline_tables(name)
+    naming = _table_naming(entities, destination)
     specs: list[AssetSpec] = []
     resource_by_key: dict[AssetKey, str] = {}
     table_by_key: dict[AssetKey, str] = {}
@@ -158,7 +176,7 @@ def pipeline_assets(
             kind="pipeline",
             entity=name,
             dataset=dataset,
-            table=t.table,
+            table=naming.normalize_table_identifier(t.table),
             destination=destination,
             destination_type=dest_type,
             description=t.description or entity.description,
@@ -169,7 +187,7 @@ def pipeline_assets(
         spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
         specs.append(spec)
         resource_by_key[spec.key] = t.resource
-        table_by_key[spec.key] = t.table
+        table_by_key[spec.key] = naming.normalize_table_identifier(t.table)
         tcheck = _checks_for(project, dataset, t.table)
         checks.extend(_table_check_specs(project, spec.key, tcheck))
 
@@ -287,6 +305,8 @@ def transformation_assets(
     known = keys_by_table or {}
 
     def dep_key(ds: str, table: str) -> AssetKey:
+        dests = entities.dataset_destinations(ds)
+        table = _table_naming(entities, dests[0] if dests else "").normalize_table_identifier(table)
         if (ds, table) in known:
             return known[(ds, table)]
         return translator.get_asset_key(TableAssetData(
@@ -308,12 +328,14 @@ def transformation_assets(
         ]
     specs = []
     checks = []
+    naming = _table_naming(entities, destination)
+    table_by_key: dict[AssetKey, str] = {}
     for table in entity.output_tables() or [name]:
         data = TableAssetData(
             kind="transformation",
             entity=name,
             dataset=output,
-            table=table,
+            table=naming.normalize_table_identifier(table),
             destination=destination,
             destination_type=entities.destination_type(destination) if destination else "",
             description=entity.description,
@@ -323,6 +345,7 @@ def transformation_assets(
         )
         spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
         specs.append(spec)
+        table_by_key[spec.key] = data.table
         checks.extend(_table_check_specs(project, spec.key, _checks_for(project, output, table)))
 
     @multi_asset(
@@ -342,7 +365,7 @@ def transformation_assets(
             counts = ds.row_counts(table_names=[t for t in written if t in ds.tables])
             database = database_name(ds)
             for spec in specs:
-                table = spec.key.path[-1]
+                table = table_by_key[spec.key]
                 yield MaterializeResult(
                     asset_key=spec.key,
                     metadata=table_metadata(
@@ -373,12 +396,13 @@ def external_dataset_assets(
         dests = entities.dataset_destinations(ds_name)
         if not dests:
             continue
+        naming = _table_naming(entities, dests[0])
         for table in ds.tables:
             data = TableAssetData(
                 kind="external",
                 entity=ds_name,
                 dataset=ds_name,
-                table=table,
+                table=naming.normalize_table_identifier(table),
                 destination=dests[0],
                 destination_type=entities.destination_type(dests[0]),
                 description=ds.tables[table].description or ds.description,
@@ -389,7 +413,7 @@ def external_dataset_assets(
             if spec.key in produced:
                 continue
             specs.append(spec)
-            table_by_key[spec.key] = (ds_name, table)
+            table_by_key[spec.key] = (ds_name, data.table)
     if not specs:
         return None
 

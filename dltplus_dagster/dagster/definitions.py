@@ -10,6 +10,7 @@ from dagster import Definitions, ExecutorDefinition, multiprocess_executor
 from dltplus_dagster.dagster.assets import (
     DATASET_IO_MANAGER_KEY,
     LOCAL_FILE_TAG,
+    ProjectAssets,
     build_project_assets,
 )
 from dltplus_dagster.dagster.io_manager import DltDatasetIOManager
@@ -17,8 +18,8 @@ from dltplus_dagster.dagster.resources import project_resource_for
 from dltplus_dagster.dagster.schedules import build_jobs_and_schedules
 from dltplus_dagster.dagster.translator import DltProjectTranslator
 from dltplus_dagster.project.errors import ProjectInvalid
-from dltplus_dagster.project.project import find_project_dir, load_project
-from dltplus_dagster.project.validate import validate_project
+from dltplus_dagster.project.project import Project, find_project_dir, load_project
+from dltplus_dagster.project.validate import ensure_valid
 
 RESOURCE_KEY = "dlt_project"
 
@@ -53,15 +54,13 @@ def build_definitions(
     project = load_project(root, profile)
     # a broken reference fails the code location load with the located message of
     # `dltplus project validate`, not with whatever dlt raises building the assets
-    problems = validate_project(project)
-    if problems:
-        where = f"project {project.name}, profile {project.current_profile}"
-        raise ProjectInvalid(problems, where)
+    ensure_valid(project)
     translator = translator or DltProjectTranslator()
     project_resource = project_resource_for(project.project_dir, profile)
 
     user_keys = [k for a in assets for k in getattr(a, "keys", [])]
     built = build_project_assets(project, translator, exclude_keys=user_keys)
+    _refuse_shared_keys(project, built)
     project_jobs, project_schedules = build_jobs_and_schedules(project, built)
 
     all_resources: dict[str, Any] = {
@@ -95,3 +94,26 @@ def build_definitions(
         sensors=list(sensors),
         executor=executor,
     )
+
+
+def _refuse_shared_keys(project: Project, built: ProjectAssets) -> None:
+    """Two entities whose assets share a key (a translator that keys them alike): a located
+    error naming both and the key, not Dagster's bare duplicate-key error. `validate` refuses
+    the default keys' clashes already."""
+    owner: dict[Any, tuple[str, str]] = {}
+    problems: list[str] = []
+    for section, keys_by in (
+        ("pipelines", built.keys_by_pipeline),
+        ("transformations", built.keys_by_transformation),
+    ):
+        for name, keys in keys_by.items():
+            for key in keys:
+                if key in owner and owner[key] != (section, name):
+                    other_section, other = owner[key]
+                    problems.append(str(project.error_at((section, name), (
+                        f"{section[:-1]} '{name}' and {other_section[:-1]} '{other}' both "
+                        f"produce asset key {key.to_user_string()}; give them different keys"
+                    ))))
+                owner.setdefault(key, (section, name))
+    if problems:
+        raise ProjectInvalid(problems, f"project {project.name}, profile {project.current_profile}")

@@ -8,6 +8,8 @@ from typing import Literal
 
 from dagster import AssetKey, AssetSpec
 
+from dltplus_dagster.project.names import dagster_name
+
 AssetKind = Literal["pipeline", "transformation", "external"]
 
 
@@ -30,13 +32,20 @@ class TableAssetData:
 
 
 class DltProjectTranslator:
-    """Asset key `<dataset>/<table>` (one identity whoever writes the table), group per entity."""
+    """Asset key `<dataset>/<table>` (one identity whoever writes the table), group per entity.
+
+    Dagster names are derived here, in one way: `data.table` is the table's name after dlt's
+    naming convention (what the destination holds), and every key part and group name passes
+    `dagster_name` (each character outside `A-Z a-z 0-9 _` becomes `_`), because Dagster
+    accepts only those in op, output and group names. `dltplus project validate` refuses two
+    entities whose mapped names coincide.
+    """
 
     def get_asset_key(self, data: TableAssetData) -> AssetKey:
-        return AssetKey([*data.key_prefix, data.dataset, data.table])
+        return AssetKey([dagster_name(p) for p in (*data.key_prefix, data.dataset, data.table)])
 
     def get_group_name(self, data: TableAssetData) -> str | None:
-        return data.group or data.entity
+        return dagster_name(data.group or data.entity)
 
     def get_description(self, data: TableAssetData) -> str | None:
         if data.description:

@@ -626,6 +626,10 @@ class Catalog:
         return dict(self.project.datasets)
 
     def dataset(self, name: str, destination_name: str | None = None) -> Dataset:
+        from dltplus_dagster.project.validate import dataset_scope, ensure_valid
+
+        # the one gate, as the runner and `validate`: a dataset validate refuses is not read
+        ensure_valid(self.project, tables=False, scope=dataset_scope(self.project, name))
         return self.entities.get_dataset(name, destination_name)
 
     def __getitem__(self, name: str) -> Dataset:

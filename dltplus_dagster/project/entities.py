@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable, Sequence
@@ -100,7 +101,12 @@ class EntityFactory:
         """The `DltSource` of a source entity, called with `with_args` (and `overrides`)."""
         entity = self.get_source_entity(name)
         factory = self.get_source_factory(name)
-        kwargs = {**entity.with_args, **overrides}
+        # dlt coerces config it resolves, not explicit arguments: coerce `with_args` the same way
+        # (a "10" from YAML becomes 10; an ".inf" for an int is refused, naming the key)
+        if problems := source_value_problems(factory, entity.with_args, {}):
+            key, message = problems[0]
+            raise self.project.error_at(("sources", name, *key), message)
+        kwargs = {**coerce_source_args(factory, entity.with_args), **overrides}
         try:
             return factory(**kwargs)
         except TypeError as e:
@@ -322,6 +328,67 @@ def _as_source_factory(obj: Any, name: str) -> Any:
 
         return dlt.source(one_resource_source, name=name, section=name)
     raise ProjectError(f"dlt.yml: sources.{name}.type: {obj!r} is not a dlt source or resource")
+
+
+def _source_fields(factory: Any) -> dict[str, Any]:
+    """Typed arguments/config fields of a source factory (from dlt's config spec), or {}."""
+    spec = getattr(getattr(factory, "ref", None), "SPEC", None)
+    try:
+        return dict(spec.get_resolvable_fields()) if spec is not None else {}
+    except Exception:  # noqa: BLE001 - a spec dlt cannot describe: nothing to check
+        return {}
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """`value` coerced to `hint` by dlt's own config coercion (raises when it cannot)."""
+    from dlt.common.configuration.specs.base_configuration import extract_inner_hint
+    from dlt.common.configuration.utils import deserialize_value
+
+    # as dlt's resolver does: Optional/Annotated unwrapped, literals kept
+    return deserialize_value(key, value, extract_inner_hint(hint, preserve_literal=True))
+
+
+def coerce_source_args(factory: Any, with_args: dict[str, Any]) -> dict[str, Any]:
+    """`with_args` with values coerced to the source function's typed arguments where dlt can."""
+    fields = _source_fields(factory)
+    out = dict(with_args)
+    for key, value in with_args.items():
+        if key in fields and value is not None:
+            with contextlib.suppress(Exception):
+                out[key] = _coerce(key, value, fields[key])
+    return out
+
+
+def source_value_problems(
+    factory: Any, with_args: dict[str, Any], config: dict[str, Any]
+) -> list[tuple[tuple[str, ...], str]]:
+    """Values dlt cannot coerce to the source's typed arguments: `(key path under the source,
+    message)`. The value itself is never shown (it may be a secret)."""
+    from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+
+    fields = _source_fields(factory)
+    found: list[tuple[tuple[str, ...], str]] = []
+    for prefix, values in ((("with_args",), with_args), ((), config)):
+        for key, value in values.items():
+            if key not in fields or value is None:
+                continue
+            try:
+                _coerce(key, value, fields[key])
+            except ConfigValueCannotBeCoercedException:
+                found.append(((*prefix, key), (
+                    f"the value cannot be coerced to {_hint_name(fields[key])}, the type of "
+                    f"argument '{key}' of the source"
+                )))
+            except Exception:  # noqa: BLE001, S112 - a hint dlt cannot coerce to: dlt decides
+                continue
+    return found
+
+
+def _hint_name(hint: Any) -> str:
+    from dlt.common.typing import extract_inner_type
+
+    inner = extract_inner_type(hint)
+    return getattr(inner, "__name__", str(inner))
 
 
 def project_path(project: Project, *parts: str) -> str:

@@ -122,6 +122,10 @@ class Runner:
     ) -> RunResult:
         import dlt
 
+        from dltplus_dagster.project.validate import ensure_valid, pipeline_scope
+
+        # the one gate: what `validate` refuses about this pipeline never runs
+        ensure_valid(self.project, tables=False, scope=pipeline_scope(self.project, name))
         entity = self.entities.get_pipeline_entity(name)
         if not entity.source:
             raise self.project.error_at(("pipelines", name), "source is not defined for this pipeline")
@@ -216,7 +220,9 @@ class Runner:
     def run_transformation(self, name: str) -> RowsWritten:
         """Run transformation `name`; returns rows written (and load ids) per output table."""
         from dltplus_dagster.project.transformations import run_transformation
+        from dltplus_dagster.project.validate import ensure_valid, transformation_scope
 
+        ensure_valid(self.project, tables=False, scope=transformation_scope(self.project, name))
         return self._redacting(lambda: run_transformation(self.project, self.entities, name))
 
 

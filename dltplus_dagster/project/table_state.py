@@ -79,7 +79,9 @@ class TableState:
         cached = self._doc["pipelines"].get(pipeline_name)
         if cached and cached.get("fingerprint") == fp:
             return [PipelineTable(**t) for t in cached["tables"]]
-        tables = self._discover(entity.source or "", entity.resources, entity.table_names)
+        tables = self._discover(
+            entity.source or "", entity.resources, entity.table_names, pipeline_name
+        )
         self._doc["pipelines"][pipeline_name] = {
             "fingerprint": fp,
             "tables": [asdict(t) for t in tables],
@@ -88,9 +90,22 @@ class TableState:
         return tables
 
     def _discover(
-        self, source_name: str, selection: list[str] | None, table_names: dict[str, str]
+        self,
+        source_name: str,
+        selection: list[str] | None,
+        table_names: dict[str, str],
+        pipeline_name: str = "",
     ) -> list[PipelineTable]:
         source = self.entities.get_source(source_name)
+        # a resource the source does not have is a typo, never silently dropped
+        for key, names in (("resources", selection or []), ("table_names", list(table_names))):
+            for i, n in enumerate(names):
+                if n not in source.resources:
+                    path = ("pipelines", pipeline_name, key, str(i) if key == "resources" else n)
+                    raise self.project.error_at(path, (
+                        f"source '{source_name}' has no resource '{n}'; its resources: "
+                        f"{', '.join(source.resources) or '(none)'}"
+                    ))
         resources = source.selected_resources
         if selection:
             resources = {n: source.resources[n] for n in selection if n in source.resources}

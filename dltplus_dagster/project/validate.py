@@ -5,50 +5,177 @@ checks that the entities refer to each other correctly for the active profile, b
 rules the `EntityFactory` uses at run time: a pipeline's source, destination and dataset, the
 datasets' destinations, the transformations' inputs, outputs and function, and the Dagster jobs
 and schedules. Each problem names the file (and line), the key and the entity.
+
+It is also the one gate of the project (`ensure_valid`): the CLI, the runner, the catalog and
+`build_definitions` all refuse a project it finds problems with, with the same messages. Names
+are checked here too (see `names.py`): two datasets or tables that dlt's naming convention maps
+to one identifier, two writers of one asset key, pipeline and dataset names dlt cannot use,
+entities whose Dagster names coincide, source values dlt cannot coerce and `resources:` a source
+does not have.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from dltplus_dagster.project.entities import EntityFactory, resolve_source_ref
-from dltplus_dagster.project.errors import ProjectError
+from dltplus_dagster.project.entities import (
+    EntityFactory,
+    resolve_source_ref,
+    source_value_problems,
+)
+from dltplus_dagster.project.errors import ManifestError, ProjectError, ProjectInvalid
 from dltplus_dagster.project.manifest import KeyPath, format_path
+from dltplus_dagster.project.names import collisions, dagster_name, naming_for
 from dltplus_dagster.project.progress import progress_problem
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.run_context import activate
 from dltplus_dagster.project.trace_store import trace_pipeline_problem
 
-Problem = tuple[KeyPath, str]
+Problem = tuple[KeyPath, str] | str
+"""A key path and a message, or a message already located (`file:line: key: ...`)."""
 
 
-def validate_project(project: Project) -> list[str]:
-    """Problems with the references of `project` (empty when it is consistent).
+def validate_project(project: Project, *, tables: bool = True) -> list[str]:
+    """Problems with the references and names of `project` (empty when it is consistent).
 
     Each problem reads `<file>:<line>: <key path>: <message>`, e.g.
     `dlt.yml:37: pipelines.p.source: source 'x' is not declared ...`. Source types and
     transformation functions are imported (from the project dir) to check they resolve.
+
+    With `tables` (the default), the table list of every pipeline is found the way
+    `build_definitions` finds it (cached, else the source factory is called: nothing is
+    extracted) to check `resources:` and the tables pipelines and transformations write. The
+    runner and the catalog check without it (a run builds its source itself): a project that
+    passes with `tables` passes without.
     """
+    return [text for _, text in _located_problems(project, tables)]
+
+
+def _located_problems(project: Project, tables: bool) -> _Found:
+    """Every problem as (key path, or None when it came located; the formatted message)."""
     checker = _Checker(project)
-    found = [
+    found: list[Problem] = [
         *checker.sources(),
+        *checker.source_values(),
         *checker.destinations(),
         *checker.pipelines(),
         *checker.datasets(),
         *checker.transformations(),
         *checker.dagster(),
+        *checker.names(),
     ]
-    return [_format(project, path, message) for path, message in _unique(found)]
+    pipeline_tables = checker.pipeline_tables(found) if tables and not found else None
+    if pipeline_tables is not None:
+        found += checker.table_problems
+    found += checker.tables(pipeline_tables)
+    problems = [
+        (None, p) if isinstance(p, str) else (p[0], _format(project, *p)) for p in _unique(found)
+    ]
+    if pipeline_tables is not None and not problems:
+        checker.state.save()  # build_definitions reads the table lists just found
+    return problems
+
+
+_Found = list[tuple[KeyPath | None, str]]
+_checked: dict[tuple[int, bool], tuple[weakref.ref[Project], _Found]] = {}
+_checked_lock = threading.Lock()
+
+
+def ensure_valid(
+    project: Project, *, tables: bool = True, scope: Sequence[KeyPath] | None = None
+) -> None:
+    """The one gate: raise `ProjectInvalid` with `validate_project`'s problems, if any.
+
+    The CLI (`project validate`, `pipeline NAME run`), the runner, the catalog and
+    `build_definitions` call this, so whatever `validate` accepts they accept, and what they
+    refuse they refuse with `validate`'s messages. `scope` (see `pipeline_scope`,
+    `dataset_scope`) limits the refusal to problems at or below those keys: running one
+    pipeline is not refused for another pipeline's typo. The problems are found once per
+    loaded `Project` object.
+    """
+    key = (id(project), tables)
+    with _checked_lock:
+        hit = _checked.get(key)
+    if hit is not None and hit[0]() is project:
+        found = hit[1]
+    else:
+        found = _located_problems(project, tables)
+        with _checked_lock:
+            _checked[key] = (weakref.ref(project, lambda _: _checked.pop(key, None)), found)
+    problems = [
+        text
+        for path, text in found
+        if scope is None or path is None or any(path[: len(pre)] == pre for pre in scope)
+    ]
+    if problems:
+        raise ProjectInvalid(
+            problems, f"project {project.name}, profile {project.current_profile}"
+        )
+
+
+def dataset_scope(project: Project, name: str) -> list[KeyPath]:
+    """The keys whose problems concern dataset `name`: its entry and every key naming it."""
+    keys: list[KeyPath] = [("datasets", name)]
+    keys += [("pipelines", p, "dataset_name") for p, e in project.pipelines.items()
+             if e.dataset_name == name]
+    for t, e in project.transformations.items():
+        keys += [("transformations", t, "inputs", str(i)) for i, ds in enumerate(e.inputs)
+                 if ds == name]
+        if e.output == name:
+            keys.append(("transformations", t, "output"))
+    return keys
+
+
+def pipeline_scope(project: Project, name: str) -> list[KeyPath]:
+    """The keys whose problems concern running pipeline `name`: the pipeline, its source,
+    destination and dataset."""
+    keys: list[KeyPath] = [("pipelines", name)]
+    p = project.pipelines.get(name)
+    if p is not None:
+        keys += [("sources", p.source or ""), ("destinations", p.destination or "")]
+        keys += dataset_scope(project, p.dataset_name) if p.dataset_name else []
+    return keys
+
+
+def transformation_scope(project: Project, name: str) -> list[KeyPath]:
+    """The keys whose problems concern running transformation `name`."""
+    keys: list[KeyPath] = [("transformations", name)]
+    t = project.transformations.get(name)
+    for ds in ([*t.inputs, t.output] if t is not None else []):
+        keys += dataset_scope(project, ds) if ds else []
+    return keys
 
 
 def _format(project: Project, path: KeyPath, message: str) -> str:
     file, line = project.locations.find(path)
+    return _located(project, file, line, format_path(path), message)
+
+
+def _located(
+    project: Project, file: str | None, line: int | None, key: str | None, message: str
+) -> str:
     shown = os.path.relpath(file, project.project_dir) if file else "dlt.yml"
     if shown.startswith(".."):
         shown = file or "dlt.yml"
     where = f"{shown}:{line}" if line is not None else shown
-    return f"{where}: {format_path(path)}: {message}"
+    return f"{where}: {key}: {message}" if key else f"{where}: {message}"
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One table a pipeline or transformation writes, or a dataset declares."""
+
+    dataset: str
+    table: str
+    who: str
+    """`pipeline 'p'`, `transformation 't'` or `dataset 'd'` (declared tables)."""
+    path: KeyPath
+    writer: bool
 
 
 def _unique(problems: list[Problem]) -> Iterator[Problem]:
@@ -72,6 +199,17 @@ class _Checker:
         self.entities = EntityFactory(project)
         self._source_ok: dict[str, str | None] = {}
         self._destination_ok: dict[str, str | None] = {}
+        self._naming: dict[str | None, Any] = {}
+        self.table_problems: list[Problem] = []
+        self._state: Any = None
+
+    @property
+    def state(self) -> Any:
+        if self._state is None:
+            from dltplus_dagster.project.table_state import TableState
+
+            self._state = TableState(self.project, self.entities)
+        return self._state
 
     @property
     def implicit(self) -> bool:
@@ -273,6 +411,187 @@ class _Checker:
                     ("dagster", "schedules", sched_name, "job"),
                     (f"job '{sched.job}' is not declared. Declared jobs: {_listed(section.jobs)}"),
                 )
+
+    # --- source values ------------------------------------------------------------------------
+    def source_values(self) -> Iterator[Problem]:
+        """`with_args` and config values dlt cannot coerce to the source's typed arguments."""
+        for name, entity in self.project.sources.items():
+            if self._source_problem(name):
+                continue  # reported under sources.<name>
+            try:
+                factory = self.entities.get_source_factory(name)
+            except ProjectError:
+                continue
+            for key, message in source_value_problems(factory, entity.with_args, entity.config):
+                yield ("sources", name, *key), message
+
+    # --- names --------------------------------------------------------------------------------
+    def _naming_of(self, destination: str | None) -> Any:
+        """dlt's naming convention on `destination` (dlt's default when None or broken)."""
+        if destination not in self._naming:
+            activate(self.project)
+            dest = None
+            if destination is not None and not self._destination_problem(destination):
+                try:
+                    dest = self.entities.get_destination(destination)
+                except ProjectError:
+                    dest = None
+            self._naming[destination] = naming_for(dest)
+        return self._naming[destination]
+
+    def _dataset_sites(self) -> dict[str, KeyPath]:
+        """Every dataset name in the manifest, at the first key that names it."""
+        sites: dict[str, KeyPath] = {}
+        for name in self.project.datasets:
+            sites.setdefault(name, ("datasets", name))
+        for name, p in self.project.pipelines.items():
+            if p.dataset_name:
+                sites.setdefault(p.dataset_name, ("pipelines", name, "dataset_name"))
+        for name, t in self.project.transformations.items():
+            for i, ds in enumerate(t.inputs):
+                sites.setdefault(ds, ("transformations", name, "inputs", str(i)))
+            if t.output:
+                sites.setdefault(t.output, ("transformations", name, "output"))
+        return sites
+
+    def names(self) -> Iterator[Problem]:
+        """Pipeline and dataset names dlt cannot use; names that collide after normalizing."""
+        from dlt.common.schema.utils import is_valid_schema_name
+        from dlt.common.storages import FileStorage
+
+        for name in self.project.pipelines:
+            try:
+                FileStorage.validate_file_name_component(name)
+            except ValueError:
+                yield ("pipelines", name), (
+                    f"'{name}' is no valid dlt pipeline name: it names the pipeline's working "
+                    "folder, so it cannot hold path separators, dots or other characters a "
+                    "file name cannot"
+                )
+        sites = self._dataset_sites()
+        for name, path in sites.items():
+            if not is_valid_schema_name(name):
+                hint = self._naming_of(None).normalize_table_identifier(name or "dataset")[:64]
+                yield path, (
+                    f"dataset name '{name}' cannot be read back through the catalog: dlt needs "
+                    f"a Python identifier of at most 64 characters (e.g. '{hint}')"
+                )
+        by_destination: dict[str | None, list[tuple[str, str]]] = {}
+        for name in sites:
+            for dest in self.entities.dataset_destinations(name) or [None]:
+                by_destination.setdefault(dest, []).append((name, name))
+        for dest, entries in by_destination.items():
+            naming = self._naming_of(dest)
+            for ident, group in collisions(entries, naming.normalize_table_identifier):
+                first, *others = [n for n, _ in group]
+                on = f" on destination '{dest}'" if dest else ""
+                for other in others:
+                    yield sites[other], (
+                        f"datasets '{first}' and '{other}' are one dataset '{ident}'{on} "
+                        f"(dlt's {naming.name()} naming); rename one of them"
+                    )
+        for kind, section in (
+            ("pipeline", self.project.pipelines),
+            ("transformation", self.project.transformations),
+        ):
+            for ident, group in collisions(
+                [(n, n) for n in section], lambda n: dagster_name(n)
+            ):
+                first, *others = [n for n, _ in group]
+                for other in others:
+                    yield (f"{kind}s", other), (
+                        f"{kind}s '{first}' and '{other}' map to one Dagster name "
+                        f"'dlt_{kind}_{ident}' (Dagster names hold only A-Z, a-z, 0-9 and _); "
+                        "rename one of them"
+                    )
+
+    # --- tables -------------------------------------------------------------------------------
+    def pipeline_tables(self, found: list[Problem]) -> dict[str, list[str]] | None:
+        """Tables per pipeline, found as build_definitions finds them; problems go to
+        `table_problems`."""
+        from dlt.common.configuration.exceptions import (
+            ConfigFieldMissingException,
+            ConfigValueCannotBeCoercedException,
+        )
+
+        from dltplus_dagster.project.redact import scrub, secret_values
+
+        result: dict[str, list[str]] = {}
+        for name, p in self.project.pipelines.items():
+            activate(self.project)
+            try:
+                result[name] = [t.table for t in self.state.pipeline_tables(name)]
+            except ManifestError as e:
+                self.table_problems.append(
+                    _located(self.project, e.file, e.line, e.key, e.message)
+                )
+            except ConfigValueCannotBeCoercedException as e:
+                self.table_problems.append((("sources", p.source or "", e.field_name), (
+                    f"the value cannot be coerced to {getattr(e.hint, '__name__', e.hint)}"
+                )))
+            except ConfigFieldMissingException as e:
+                self.table_problems.append((("pipelines", name, "source"), (
+                    f"the tables of source '{p.source}' cannot be listed: missing config "
+                    f"value(s) {', '.join(e.fields)} (set them, or run `dltplus project "
+                    "prepare` where they are set)"
+                )))
+            except Exception as e:  # noqa: BLE001 - the user's source failed while built
+                secrets = secret_values(
+                    self.project.settings_dir, self.project.current_profile,
+                    self.project.resolved,
+                )
+                self.table_problems.append((("pipelines", name, "source"), (
+                    f"the tables of source '{p.source}' cannot be listed: building the source "
+                    f"failed: {type(e).__name__}: {_one_line(scrub(str(e), secrets))}"
+                )))
+        return result
+
+    def tables(self, pipeline_tables: dict[str, list[str]] | None) -> Iterator[Problem]:
+        """Tables that normalize to one identifier, and asset keys with two writers."""
+        entries: list[_Table] = []
+        for name, ds in self.project.datasets.items():
+            for table in ds.tables:
+                entries.append(_Table(name, table, f"dataset '{name}'",
+                                      ("datasets", name, "tables", table), False))
+        for name, p in self.project.pipelines.items():
+            for table in (pipeline_tables or {}).get(name, []):
+                entries.append(_Table(p.dataset_name or "", table, f"pipeline '{name}'",
+                                      ("pipelines", name), True))
+        for name, t in self.project.transformations.items():
+            key = "sql" if t.sql else "tables"
+            for i, table in enumerate(t.output_tables()):
+                at = table if t.sql else str(i)
+                entries.append(_Table(t.output or "", table, f"transformation '{name}'",
+                                      ("transformations", name, key, at), True))
+        prefix = tuple(dagster_name(p) for p in self.project.dagster.asset_key_prefix)
+        by_key: dict[tuple[str, ...], list[tuple[_Table, str]]] = {}
+        for e in entries:
+            if not e.table.strip():
+                yield e.path, f"{e.who} names an empty table name"
+                continue
+            dests = self.entities.dataset_destinations(e.dataset)
+            naming = self._naming_of(dests[0] if dests else None)
+            ident = naming.normalize_table_identifier(e.table)
+            key = (*prefix, dagster_name(e.dataset), dagster_name(ident))
+            by_key.setdefault(key, []).append((e, ident))
+        for key, group in by_key.items():
+            shown = "/".join(key)
+            first = group[0][0]
+            writers = [e for e, _ in group if e.writer]
+            for e, ident in group[1:]:
+                if e.table != first.table or e.dataset != first.dataset:
+                    yield e.path, (
+                        f"{e.who} names table '{e.table}' of dataset '{e.dataset}' and "
+                        f"{first.who} names '{first.table}' of dataset '{first.dataset}': "
+                        f"both are table '{ident}' (asset key {shown}) after dlt's naming; "
+                        "rename one of them"
+                    )
+            for e in writers[1:]:
+                if e.table == writers[0].table and e.dataset == writers[0].dataset:
+                    yield e.path, (
+                        f"{writers[0].who} and {e.who} both write table '{e.table}' of dataset "
+                        f"'{e.dataset}': one asset key {shown} cannot have two writers"
+                    )
 
 
 def _entity_key(section: str, name: str, entity_type: str | None) -> KeyPath:
