@@ -228,7 +228,9 @@ def build_manifest(doc: dict[str, Any], locations: Locations) -> Manifest:
 
 
 def _check_cron(manifest: Manifest, locations: Locations) -> None:
-    from dltplus_dagster.project.cron import cron_problem
+    """Crons and timezones as Dagster will check them, so definitions load never fails on
+    them (see `cron.py`)."""
+    from dltplus_dagster.project.cron import cron_problem, timezone_problem
 
     for name, p in manifest.pipelines.items():
         if p.schedule and (problem := cron_problem(p.schedule)):
@@ -236,6 +238,8 @@ def _check_cron(manifest: Manifest, locations: Locations) -> None:
     for name, s in manifest.dagster.schedules.items():
         if problem := cron_problem(s.cron):
             raise error_at(locations, ("dagster", "schedules", name, "cron"), problem)
+        if s.timezone is not None and (problem := timezone_problem(s.timezone)):
+            raise error_at(locations, ("dagster", "schedules", name, "timezone"), problem)
 
 
 def _strip_optional(tp: Any) -> Any:
