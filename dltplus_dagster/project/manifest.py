@@ -111,17 +111,23 @@ def _single_node(stream: Any, loader_cls: Any) -> Node | None:
 
 def _read_text(path: str) -> str:
     """The file's text, refused when larger than `MAX_FILE_BYTES` or not UTF-8."""
+    chunks: list[bytes] = []
+    size = 0
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)  # bounded: also for files whose size lies (/proc)
+            # in chunks: bounded also for files whose size lies (/proc), and no 10 MB buffer
+            while chunk := f.read(1 << 16):
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    raise ManifestError(
+                        f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB "
+                        "(MAX_FILE_BYTES); refusing to parse it",
+                        file=path,
+                    )
+                chunks.append(chunk)
     except OSError as e:
         raise ManifestError(f"cannot read the file: {e.strerror}", file=path) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ManifestError(
-            f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB (MAX_FILE_BYTES); "
-            "refusing to parse it",
-            file=path,
-        )
+    data = b"".join(chunks)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -335,7 +335,12 @@ def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
     if tp in (int, float) and isinstance(value, bool):
         raise error_at(locations, path, f"expected {_describe(tp)}, got a boolean")
     if not isinstance(value, tp):
-        raise error_at(locations, path, f"expected {_describe(tp)}, got {_type_name(value)}")
+        hint = ""
+        if tp is str and isinstance(value, (bool, int, float)):  # `source: on`, `name: 010`
+            hint = f" ({str(value).lower()}); quote it if it is a name, e.g. 'on'"
+        raise error_at(
+            locations, path, f"expected {_describe(tp)}, got {_type_name(value)}{hint}"
+        )
     return value
 
 
