@@ -320,21 +320,28 @@ def test_bad_pin_file_is_a_located_error(tmp_path: Path, content: bytes) -> None
 
 def test_cli_refuses_bad_profile_names_without_traceback(tmp_path: Path) -> None:
     root = make_project(tmp_path, PROFILES_YML)
+    info = [str(DLTPLUS), "project", "--project", str(root), "info"]
     runs = {
-        "--profile": [str(DLTPLUS), "project", "--project", str(root), "--profile", "../../x",
-                      "info"],
-        "pin": [str(DLTPLUS), "--project", str(root), "profile", "pin", "/abs"],
-        "env": [str(DLTPLUS), "project", "--project", str(root), "info"],
+        "--profile": ([*info[:4], "--profile", "../../x", "info"], {}, "argument profile"),
+        "env": (info, {PROFILE_ENV: "a b"}, f"env {PROFILE_ENV}"),
+        "pin": (info, {}, f"{root / PIN_FILE}:1: the pin file is not UTF-8 text"),
     }
-    for what, cmd in runs.items():
-        env = clean_env(**({PROFILE_ENV: "a b"} if what == "env" else {}))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120,
-                              check=False)
+    pin = root / PIN_FILE
+    for what, (cmd, extra_env, where) in runs.items():
+        if what == "pin":
+            pin.parent.mkdir(exist_ok=True)
+            pin.write_bytes(b"\xff\xfe\x00binary")
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(**extra_env),
+                              timeout=120, check=False)
         assert proc.returncode != 0, (what, proc.stdout)
         assert "Traceback" not in proc.stderr, proc.stderr
-        assert "is not a plain name" in proc.stderr or "is not declared" in proc.stderr, (
-            what, proc.stderr)
-    assert not (root / PIN_FILE).exists()
+        assert where in proc.stderr, (what, proc.stderr)
+    pin.unlink()
+    proc = subprocess.run([str(DLTPLUS), "--project", str(root), "profile", "pin", "/abs"],
+                          capture_output=True, text=True, env=clean_env(), timeout=120,
+                          check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert not pin.exists()
     assert not (tmp_path / "x").exists() and not (root / "_data").exists()
 
 
