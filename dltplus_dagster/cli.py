@@ -2,7 +2,8 @@
 
     dltplus [--project DIR] [--debug] pipeline [--profile P] NAME run [--limit N] [--resources a,b]
     dltplus pipeline list
-    dltplus dataset [--profile P] NAME {row-counts [--dlt-tables], head TABLE [--limit N], info}
+    dltplus dataset [--profile P] NAME {row-counts [--dlt-tables], head TABLE [--limit N], info,
+                                        check [--tables a,b]}
     dltplus dataset list
     dltplus transformation [--profile P] NAME run | transformation list
     dltplus project [--profile P] {validate, config [--format F] [--section S], info, list,
@@ -235,6 +236,15 @@ def dataset_info(session: Session, args: argparse.Namespace) -> int:
     for table in tables:
         print(f"    {table}")
     return 0
+
+
+def dataset_check(session: Session, args: argparse.Namespace) -> int:
+    """Run the dataset's declared checks; exit 1 when a check of severity error fails."""
+    from dltplus_dagster.project.checks import dataset_check_report
+
+    text, code = dataset_check_report(_dataset(session, args), args.tables)
+    print(session.clean(text))
+    return code
 
 
 def dataset_list(session: Session, args: argparse.Namespace) -> int:
@@ -560,6 +570,8 @@ def _dataset_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "--limit", type=_positive_int, default=HEAD_ROWS, help=f"rows to show (default {HEAD_ROWS})"
     )
     group.verb("info", dataset_info, "destinations and tables of the dataset")
+    check = group.verb("check", dataset_check, "run the declared data-quality checks")
+    check.add_argument("--tables", type=_name_list, default=None, help="only these tables")
     group.verb("list", dataset_list, "list declared and implicit datasets")
 
 

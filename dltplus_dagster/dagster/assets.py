@@ -3,11 +3,12 @@
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -67,6 +68,16 @@ def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
     ds = project.datasets.get(dataset)
     spec = ds.tables.get(table) if ds else None
     return spec.checks if spec else TableCheck()
+
+
+def _table_check_specs(project: Project, key: AssetKey, checks: TableCheck) -> list[AssetCheckSpec]:
+    """Check specs of one table; a `case` is the user's SQL, shown with secrets masked."""
+    secrets: list[str] = []
+    if checks.case is not None:
+        from dltplus_dagster.project.redact import secret_values
+
+        secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
+    return check_specs(key, checks, secrets)
 
 
 def build_project_assets(
@@ -160,7 +171,7 @@ def pipeline_assets(
         resource_by_key[spec.key] = t.resource
         table_by_key[spec.key] = t.table
         tcheck = _checks_for(project, dataset, t.table)
-        checks.extend(check_specs(spec.key, tcheck))
+        checks.extend(_table_check_specs(project, spec.key, tcheck))
 
     @multi_asset(
         name=op_name("dlt_pipeline", name),
@@ -216,7 +227,8 @@ def pipeline_assets(
                     ),
                 )
                 yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
-                                            _checks_for(run_project, result.dataset_name, table))
+                                            _checks_for(run_project, result.dataset_name, table),
+                                            runner.secrets)
             _remove_run_dir(work_dir)  # kept on failure, for inspection
 
     return _pipeline_asset
@@ -249,9 +261,12 @@ def _selected_checks(
     table: str,
     row_count: int,
     checks: TableCheck,
+    secrets: Callable[[], Sequence[str]] = tuple,
 ) -> Iterator[AssetCheckResult]:
     selected = context.selected_asset_check_keys
-    for result in run_checks(key, ds, table, checks, row_count):  # type: ignore[arg-type]
+    if not any(c.asset_key == key for c in selected):
+        return  # no query (nor secrets lookup) for checks nobody selected
+    for result in run_checks(key, ds, table, checks, row_count, secrets()):  # type: ignore[arg-type]
         if any(c.asset_key == key and c.name == result.check_name for c in selected):
             yield result
 
@@ -308,7 +323,7 @@ def transformation_assets(
         )
         spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
         specs.append(spec)
-        checks.extend(check_specs(spec.key, _checks_for(project, output, table)))
+        checks.extend(_table_check_specs(project, spec.key, _checks_for(project, output, table)))
 
     @multi_asset(
         name=op_name("dlt_transformation", name),
@@ -339,7 +354,8 @@ def transformation_assets(
                     ),
                 )
                 yield from _selected_checks(context, spec.key, ds, table, counts.get(table, 0),
-                                            _checks_for(run_project, output, table))
+                                            _checks_for(run_project, output, table),
+                                            dlt_project.runner().secrets)
 
     return _transformation_asset
 

@@ -1,75 +1,69 @@
-"""Asset checks declared in the manifest (`datasets.<ds>.tables.<t>.checks`)."""
+"""Asset checks declared in the manifest (`datasets.<ds>.tables.<t>.checks`).
+
+The project layer (`project/checks.py`) plans and evaluates the checks; this module turns them
+into Dagster `AssetCheckSpec`s at definitions time and `AssetCheckResult`s after a
+materialization: the manifest's severity becomes `AssetCheckSeverity`, the failing row count
+and a few failing rows (only the columns a check reads, secrets masked) become metadata.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+)
 
 from dltplus_dagster.project.catalog import Dataset
+from dltplus_dagster.project.checks import CheckResult, plan_checks, run_table_checks
 from dltplus_dagster.project.model import TableCheck
 
-
-def check_specs(key: AssetKey, checks: TableCheck) -> list[AssetCheckSpec]:
-    specs = []
-    if checks.not_empty:
-        specs.append(AssetCheckSpec("not_empty", asset=key, description="table has rows"))
-    if checks.unique:
-        specs.append(
-            AssetCheckSpec(
-                "unique", asset=key, description=f"no duplicates of ({', '.join(checks.unique)})"
-            )
-        )
-    if checks.not_null:
-        specs.append(
-            AssetCheckSpec(
-                "not_null", asset=key, description=f"no nulls in {', '.join(checks.not_null)}"
-            )
-        )
-    return specs
+SEVERITY = {"warn": AssetCheckSeverity.WARN, "error": AssetCheckSeverity.ERROR}
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def check_specs(
+    key: AssetKey, checks: TableCheck, secrets: Sequence[str] = ()
+) -> list[AssetCheckSpec]:
+    """One spec per declared check of the table behind `key`."""
+    return [
+        AssetCheckSpec(p.name, asset=key, description=f"{p.description} (severity {p.severity})")
+        for p in plan_checks(checks, secrets)
+    ]
+
+
+def check_result(key: AssetKey, result: CheckResult) -> AssetCheckResult:
+    """A project-layer check result as Dagster's."""
+    metadata: dict[str, object] = {
+        k: MetadataValue.json(v) if isinstance(v, (dict, list)) else v
+        for k, v in result.details.items()
+    }
+    if result.failing_rows is not None:
+        metadata["failing_rows"] = result.failing_rows
+    if result.sample:
+        metadata["failing_sample"] = MetadataValue.json(result.sample)
+    if result.error:
+        metadata["error"] = MetadataValue.text(result.error)
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=result.check,
+        passed=result.passed,
+        severity=SEVERITY[result.severity],
+        metadata=metadata,  # type: ignore[arg-type]
+    )
 
 
 def run_checks(
-    key: AssetKey, dataset: Dataset, table: str, checks: TableCheck, row_count: int
+    key: AssetKey,
+    dataset: Dataset,
+    table: str,
+    checks: TableCheck,
+    row_count: int,
+    secrets: Sequence[str] = (),
 ) -> Iterator[AssetCheckResult]:
     """Evaluate the declared checks of one table after it was materialized."""
-    if checks.not_empty:
-        yield AssetCheckResult(
-            asset_key=key,
-            check_name="not_empty",
-            passed=row_count > 0,
-            metadata={"row_count": row_count},
-            severity=AssetCheckSeverity.ERROR,
-        )
-    t = _ident(table)
-    if checks.unique:
-        cols = ", ".join(_ident(c) for c in checks.unique)
-        sql = (
-            f"SELECT COUNT(*) FROM (SELECT {cols} FROM {t} GROUP BY {cols} "
-            "HAVING COUNT(*) > 1) AS dups"
-        )
-        # no rows (the table may not even exist yet): nothing can be duplicated
-        dups = int(dataset.query(sql).fetchall()[0][0]) if row_count else 0
-        yield AssetCheckResult(
-            asset_key=key,
-            check_name="unique",
-            passed=dups == 0,
-            metadata={"duplicate_keys": dups, "columns": ", ".join(checks.unique)},
-        )
-    if checks.not_null:
-        cond = " OR ".join(f"{_ident(c)} IS NULL" for c in checks.not_null)
-        nulls = (
-            int(dataset.query(f"SELECT COUNT(*) FROM {t} WHERE {cond}").fetchall()[0][0])
-            if row_count
-            else 0
-        )
-        yield AssetCheckResult(
-            asset_key=key,
-            check_name="not_null",
-            passed=nulls == 0,
-            metadata={"rows_with_nulls": nulls},
-        )
+    for result in run_table_checks(dataset, table, checks, row_count, secrets):
+        yield check_result(key, result)

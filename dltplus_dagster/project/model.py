@@ -111,11 +111,34 @@ class PipelineEntity:
         return {k: getattr(self, k) for k in PIPELINE_KWARGS if getattr(self, k) is not None}
 
 
+Severity = Literal["warn", "error"]
+
+
+@dataclass
+class RowCountBounds:
+    min: int | None = None
+    max: int | None = None
+
+
 @dataclass
 class TableCheck:
+    """Data-quality checks of one table (evaluated by `project/checks.py`)."""
+
     not_empty: bool = False
     unique: list[str] | None = None
+    """Columns that are unique together (`is_unique` is the reference's name)."""
     not_null: list[str] | None = None
+    """Columns without nulls (`is_not_null` is the reference's name)."""
+    is_unique: list[str] | None = None
+    is_not_null: list[str] | None = None
+    is_in: dict[str, list[Any]] | None = None
+    """Column -> accepted values (null in the list accepts nulls)."""
+    is_primary_key: list[str] | None = None
+    row_count: RowCountBounds | None = None
+    case: str | list[str] | None = None
+    """SQL boolean(s) every row must satisfy; the user's own SQL, run as-is."""
+    severity: dict[str, Severity] = field(default_factory=dict)
+    """Check name -> warn or error (default error)."""
 
 
 @dataclass
@@ -224,7 +247,18 @@ def build_manifest(doc: dict[str, Any], locations: Locations) -> Manifest:
             entities[name] = entity if entity is not None else entity_cls()
             entities[name].name = name
     _check_cron(manifest, locations)
+    _check_table_checks(manifest, locations)
     return manifest
+
+
+def _check_table_checks(manifest: Manifest, locations: Locations) -> None:
+    from dltplus_dagster.project.checks import declaration_problems
+
+    for ds_name, ds in manifest.datasets.items():
+        for table, spec in ds.tables.items():
+            for subpath, problem in declaration_problems(spec.checks):
+                path = ("datasets", ds_name, "tables", table, "checks", *subpath)
+                raise error_at(locations, path, problem)
 
 
 def _check_cron(manifest: Manifest, locations: Locations) -> None:

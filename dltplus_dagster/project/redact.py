@@ -17,9 +17,13 @@ _SECRET_KEY = re.compile(
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
 
 
+_NOT_SECRET_KEY = re.compile(r"(^|_)(primary|merge)_key$", re.IGNORECASE)
+"""dlt's key hints and the `is_primary_key` check: column names, not secrets."""
+
+
 def is_secret_key(key: str) -> bool:
     """True for keys whose values are secrets by name (`password`, `credentials`, `*_token`...)."""
-    return bool(_SECRET_KEY.search(str(key)))
+    return bool(_SECRET_KEY.search(str(key))) and not _NOT_SECRET_KEY.search(str(key))
 
 
 def mask_url(text: str) -> str:
