@@ -161,48 +161,48 @@ def _compose(path: str) -> Node | None:
         raise ManifestError(f"YAML error: {e}", file=path) from None
 
 
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, MappingNode):
-        return [n for pair in node.value for n in pair]
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    return []
-
-
 def _expanded_size(root: Node, limit: int, file: str) -> int:
     """Nodes `root` expands to with every alias use counted, refusing a total past `limit`.
 
-    Linear in the distinct nodes (sizes are memoized), so an alias bomb that would expand to
-    billions of nodes is refused after reading only the few hundred the file really holds.
-    An alias inside its own anchor (`&a [*a]`) is refused as recursive.
+    Linear in the distinct nodes (sizes of collections are memoized), so an alias bomb that
+    would expand to billions of nodes is refused after reading only the few hundred the file
+    really holds. An alias inside its own anchor (`&a [*a]`) is refused as recursive.
     """
     sizes: dict[int, int] = {}
     expanding: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    stack: list[Node] = [root]
     while stack:
-        node, done = stack.pop()
+        node = stack[-1]
         nid = id(node)
-        if done:
-            expanding.discard(nid)
-            sizes[nid] = 1 + sum(sizes[id(c)] for c in _children(node))
-            if sizes[nid] > limit:
-                raise ManifestError(
-                    f"the document expands to more than {MAX_NODES:,} YAML nodes (MAX_NODES): "
-                    "are aliases (*name) nested to multiply it?",
-                    file=file, line=node.start_mark.line + 1,
-                )
-            continue
         if nid in sizes:
+            stack.pop()
             continue
-        if nid in expanding:
+        children = (
+            [n for pair in node.value for n in pair]
+            if isinstance(node, MappingNode)
+            else node.value if isinstance(node, SequenceNode) else []
+        )
+        if nid not in expanding:  # first visit: expand the collections below first
+            expanding.add(nid)
+            for child in children:
+                if id(child) in expanding:
+                    raise ManifestError(
+                        "recursive alias: an alias (*name) is used inside its own anchor",
+                        file=file, line=child.start_mark.line + 1,
+                    )
+                if isinstance(child, (MappingNode, SequenceNode)) and id(child) not in sizes:
+                    stack.append(child)
+            continue
+        stack.pop()  # second visit: every collection below has its size
+        expanding.discard(nid)
+        sizes[nid] = 1 + sum(sizes.get(id(child), 1) for child in children)
+        if sizes[nid] > limit:
             raise ManifestError(
-                "recursive alias: an alias (*name) is used inside its own anchor",
+                f"the document expands to more than {MAX_NODES:,} YAML nodes (MAX_NODES): "
+                "are aliases (*name) nested to multiply it?",
                 file=file, line=node.start_mark.line + 1,
             )
-        expanding.add(nid)
-        stack.append((node, True))
-        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
-    return sizes[id(root)]
+    return sizes.get(id(root), 1)
 
 
 def include_roots(project_dir: str) -> list[str]:
@@ -226,6 +226,11 @@ class _Walker:
         self.stack: list[str] = []
         self.scalar_loader = _Loader("")
         self.nodes = 0
+        """Nodes walked so far, every alias and include use counted."""
+        self.file_roots: list[Node] = []
+        self.seen: set[int] = set()
+        """Collections walked once: a second walk is an alias use."""
+        self.checked: set[int] = set()
         self.includes = 0
         self.merged_counts: dict[int, int] = {}
 
@@ -240,13 +245,36 @@ class _Walker:
             node = _compose(path)
             if node is None:
                 return {}
-            self.nodes += _expanded_size(node, MAX_NODES - self.nodes, path)
-            return self.walk(node, prefix, path)
+            self.file_roots.append(node)
+            try:
+                return self.walk(node, prefix, path)
+            finally:
+                self.file_roots.pop()
         finally:
             self.stack.pop()
 
+    def _count(self, node: Node, file: str) -> None:
+        """Bound the expansion: a collection walked twice is an alias use, so the first one
+        sizes the whole file (before its expansion can grow); includes add up in `nodes`."""
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ManifestError(
+                f"the manifest expands to more than {MAX_NODES:,} YAML nodes (MAX_NODES)",
+                file=file, line=node.start_mark.line + 1,
+            )
+        if not isinstance(node, (MappingNode, SequenceNode)):
+            return
+        if id(node) not in self.seen:
+            self.seen.add(id(node))
+            return
+        root = self.file_roots[-1]
+        if id(root) not in self.checked:
+            self.checked.add(id(root))
+            _expanded_size(root, MAX_NODES - self.nodes, file)
+
     def walk(self, node: Node, path: KeyPath, file: str) -> Any:
         self.locations.add(path, file, node.start_mark.line + 1)
+        self._count(node, file)
         if len(path) > MAX_DEPTH:
             raise ManifestError(
                 f"nested deeper than {MAX_DEPTH} levels", file=file,
