@@ -152,6 +152,31 @@ def test_alias_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
     assert peak < 10 * 1024 * 1024, f"peak {peak} bytes: the aliases were expanded"
 
 
+def test_legitimate_aliases_and_merge_keys_stay_within_the_limits(tmp_path: Path) -> None:
+    """3,000 pipelines sharing defaults through a merge key and an aliased list."""
+    lines = ["x-defaults: &defaults {destination: duckdb, run_config: {lock_timeout: 1.0}}",
+             "x-resources: &resources [a, b, c]", "pipelines:"]
+    lines += [f"  p{i}: {{<<: *defaults, source: s{i}, resources: *resources}}"
+              for i in range(3000)]
+    path = write(tmp_path / "dlt.yml", "\n".join(lines) + "\n")
+    doc, _ = load_manifest(str(path))
+    assert len(doc["pipelines"]) == 3000
+    assert doc["pipelines"]["p2999"] == {
+        "destination": "duckdb", "run_config": {"lock_timeout": 1.0}, "source": "s2999",
+        "resources": ["a", "b", "c"]}
+
+
+def test_alias_bomb_through_merge_keys_is_refused(tmp_path: Path) -> None:
+    lines = ["l0: &l0 {a: [x, x, x, x, x, x, x, x, x, x]}"]
+    lines += [f"l{i}: &l{i} {{{', '.join(f'k{j}: *l{i - 1}' for j in range(10))}}}"
+              for i in range(1, 8)]
+    lines += ["top: {<<: *l7, extra: 1}"]
+    path = write(tmp_path / "dlt.yml", "\n".join(lines) + "\n")
+    with pytest.raises(ManifestError) as exc:
+        load_manifest(str(path))
+    assert "expands to more than 1,000,000 YAML nodes" in str(exc.value)
+
+
 @pytest.mark.parametrize("fast", [True, False], ids=["libyaml", "pure-python"])
 @pytest.mark.parametrize("kind", ["flow-lists", "flow-mappings", "block-mappings"])
 def test_deep_nesting_is_a_located_error_not_recursion(
