@@ -1,41 +1,79 @@
-"""Cron string validation for manifest schedules (no Dagster import in the project layer)."""
+"""Cron strings and timezones of manifest schedules, checked the way Dagster checks them.
+
+Dagster's `is_valid_cron_string` (dagster/_utils/schedules.py) accepts what croniter's
+`is_valid` accepts, if it expands to 5 fields and is not the 30th/31st of February; a
+`ScheduleDefinition` also needs a timezone that `zoneinfo` loads. This module applies the same
+rules with croniter and zoneinfo (the project layer does not import Dagster), so a manifest that
+loads never fails later at definitions load. It is also stricter in two places: a day-of-month
+that no listed month has (`0 0 31 4 *`: it never fires), and `W` (nearest weekday), which
+croniter accepts but Dagster's vendored croniter refuses. `tests/test_hostile_loader.py`
+compares it with Dagster's own checks so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
 
-_ALIASES = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"}
-_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_NAMES = ("minute", "hour", "day of month", "month", "day of week")
-_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-_ATOM = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?$")
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: leap years
+_FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day of month", "1-31"), ("month", "1-12"),
+           ("day of week", "0-7"))
+_HELP = "expected 5 fields (minute hour day-of-month month day-of-week) or @hourly, @daily, ..."
 
 
+@lru_cache(maxsize=256)
 def cron_problem(expr: str) -> str | None:
-    """None when `expr` is a valid 5-field cron string (or alias), else what is wrong."""
+    """None when Dagster accepts `expr` as a schedule's cron string and it fires at some
+    point; else what is wrong."""
     if not isinstance(expr, str) or not expr.strip():
         return "a cron string is required, e.g. '0 6 * * *'"
-    expr = expr.strip().lower()
-    if expr in _ALIASES:
+    from croniter import CroniterError, croniter  # not at import: keep the package light
+
+    try:
+        expanded, *_ = croniter.expand(expr)
+    except (CroniterError, ValueError, TypeError, OverflowError) as e:
+        return f"'{expr}' is not a valid cron string: {_which_field(expr) or _HELP} ({e})"
+    if len(expanded) != 5:
+        return f"'{expr}' has {len(expanded)} fields; {_HELP}"
+    fields = expr.split()
+    if len(fields) == 5 and "w" in fields[2].lower():
+        return f"'{expr}': 'W' (nearest weekday) in the day of month is not supported by Dagster"
+    days, months, weekdays = expanded[2], expanded[3], expanded[4]
+    if months == [2] and days in ([30], [31]):  # Dagster's own never-fires check
+        return f"'{expr}': February has no day {days[0]} (Dagster refuses it: it never fires)"
+    if weekdays == ["*"] and "*" not in days and all(isinstance(d, int) for d in days):
+        listed = range(1, 13) if months == ["*"] else months
+        if all(min(days) > _DAYS_IN_MONTH[m - 1] for m in listed):
+            return f"'{expr}' never fires: no month it lists has day {min(days)}"
+    return None
+
+
+def _which_field(expr: str) -> str | None:
+    """Which field croniter refuses, to say more than croniter does (it is asked field by
+    field, so the verdict stays croniter's)."""
+    from croniter import croniter
+
+    fields = expr.split()
+    if len(fields) != 5:
         return None
-    parts = expr.split()
-    if len(parts) != 5:
-        return f"'{expr}' is not a cron string: expected 5 fields (minute hour day month weekday)"
-    for part, (lo, hi), name in zip(parts, _RANGES, _NAMES):
-        names = _MONTHS if name == "month" else _DAYS if name == "day of week" else []
-        for atom in part.split(","):
-            if not _ATOM.match(atom):
-                return f"'{expr}': bad {name} field '{part}'"
-            base = atom.split("/")[0]
-            if base == "*":
-                continue
-            for v in base.split("-"):
-                n = names.index(v) + (1 if name == "month" else 0) if v in names else None
-                if n is None:
-                    if not v.isdigit():
-                        return f"'{expr}': bad {name} value '{v}'"
-                    n = int(v)
-                if not lo <= n <= hi:
-                    return f"'{expr}': {name} value {n} is outside {lo}-{hi}"
+    for i, (name, allowed) in enumerate(_FIELDS):
+        alone = " ".join(fields[i] if j == i else "*" for j in range(5))
+        if not croniter.is_valid(alone):
+            return f"bad {name} field '{fields[i]}' (values {allowed}, steps above 0)"
+    return None
+
+
+@lru_cache(maxsize=256)
+def timezone_problem(name: str) -> str | None:
+    """None when `name` is a timezone Dagster can load (an IANA name such as
+    `Europe/Berlin`, or `UTC`), else what is wrong."""
+    if not isinstance(name, str) or not name.strip():
+        return "a timezone name is required, e.g. 'Europe/Berlin' or 'UTC'"
+    if name in ("UTC", "utc"):
+        return None
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except Exception:  # noqa: BLE001 - ValueError, ZoneInfoNotFoundError, OSError: all "no"
+        return f"unknown timezone {name!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'"
     return None

@@ -79,6 +79,10 @@ class ProfileNotFound(ProjectError, KeyError):
         return self.args[0]
 
 
+class InvalidProfileName(ProjectError, ValueError):
+    """A profile name that is not a plain name (it would be used in file and dir names)."""
+
+
 class EntityNotFound(ProjectError, KeyError):
     """An entity reference that is neither declared nor allowed implicitly."""
 

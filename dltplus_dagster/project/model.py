@@ -265,7 +265,9 @@ def _check_table_checks(manifest: Manifest, locations: Locations) -> None:
 
 
 def _check_cron(manifest: Manifest, locations: Locations) -> None:
-    from dltplus_dagster.project.cron import cron_problem
+    """Crons and timezones as Dagster will check them, so definitions load never fails on
+    them (see `cron.py`)."""
+    from dltplus_dagster.project.cron import cron_problem, timezone_problem
 
     for name, p in manifest.pipelines.items():
         if p.schedule and (problem := cron_problem(p.schedule)):
@@ -273,6 +275,8 @@ def _check_cron(manifest: Manifest, locations: Locations) -> None:
     for name, s in manifest.dagster.schedules.items():
         if problem := cron_problem(s.cron):
             raise error_at(locations, ("dagster", "schedules", name, "cron"), problem)
+        if s.timezone is not None and (problem := timezone_problem(s.timezone)):
+            raise error_at(locations, ("dagster", "schedules", name, "timezone"), problem)
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -368,7 +372,12 @@ def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
     if tp in (int, float) and isinstance(value, bool):
         raise error_at(locations, path, f"expected {_describe(tp)}, got a boolean")
     if not isinstance(value, tp):
-        raise error_at(locations, path, f"expected {_describe(tp)}, got {_type_name(value)}")
+        hint = ""
+        if tp is str and isinstance(value, (bool, int, float)):  # `source: on`, `name: 010`
+            hint = f" ({str(value).lower()}); quote it if it is a name, e.g. 'on'"
+        raise error_at(
+            locations, path, f"expected {_describe(tp)}, got {_type_name(value)}{hint}"
+        )
     return value
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from dltplus_dagster.project.manifest import KeyPath, Locations, error_at
 
-_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|\{")  # the last: a `{` never closed
 
 SETTING_NAMES = (
     "name",
@@ -67,6 +67,13 @@ def _substitute(
             return "{"
         if token == "}}":
             return "}"
+        if token == "{":  # the text is not shown: it may hold a secret
+            raise error_at(
+                locations,
+                path,
+                f"unclosed placeholder: '{{' at character {m.start() + 1} has no '}}'; write "
+                "{{ for a literal brace",
+            )
         name = m.group(1).strip()
         if name.startswith("env."):
             var = name[4:]

@@ -27,6 +27,7 @@ from dltplus_dagster.project.profiles import (
     available_profiles,
     check_profile,
     deep_merge,
+    profile_name_problem,
     select_profile,
 )
 from dltplus_dagster.project.redact import redact
@@ -165,6 +166,11 @@ def load_project(project_dir: str | None = None, profile: str | None = None) -> 
     default_profile = base_project.get("default_profile") or "dev"
     if not isinstance(default_profile, str):
         raise error_at(locations, ("project", "default_profile"), "expected a string")
+    for name in [default_profile, *profiles_section]:
+        if problem := profile_name_problem(name):
+            where = ("profiles", name) if name in profiles_section else ("project",
+                                                                         "default_profile")
+            raise error_at(locations, where, problem)
 
     available = available_profiles(profiles_section, default_profile)
     selected, reason = select_profile(root, profile, default_profile)
@@ -240,6 +246,11 @@ def _resolve_settings(
     values["local_dir"] = _abs(
         interpolate(local_dir, values, locations, ("project", "local_dir")), values["project_dir"]
     )
+    for key in ("data_dir", "local_dir"):
+        if problem := _dir_problem(values[key]):
+            if key == "data_dir" and not settings.data_dir and problem.endswith("not writable"):
+                continue  # the default in a read-only install: the temp fallback below
+            raise error_at(locations, ("project", key), f"{values[key]} {problem}")
     if not _writable(values["data_dir"]):
         # an installed package in a read-only site-packages: keep working in a temp dir
         fallback = os.path.join(tempfile.gettempdir(), "dltplus", values["name"], profile)
@@ -260,11 +271,31 @@ def _abs(path: str, project_dir: str) -> str:
     return os.path.normpath(os.path.join(project_dir, os.path.expanduser(path)))
 
 
-def _writable(path: str) -> bool:
+def _nearest_existing(path: str) -> str | None:
     probe = path
-    while not os.path.exists(probe):
+    while not os.path.lexists(probe):
         parent = os.path.dirname(probe)
         if parent == probe:
-            return False
+            return None
         probe = parent
-    return os.access(probe, os.W_OK)
+    return probe
+
+
+def _dir_problem(path: str) -> str | None:
+    """None when `path` is (or can be created as) a writable dir, else what is wrong."""
+    existing = _nearest_existing(path)
+    if existing is None or not os.path.isdir(existing):
+        shown = "" if existing == path else f" ({existing} is a file)"
+        return f"is not a directory{shown}"
+    return None if _writable(path) else "is not writable"
+
+
+def _writable(path: str) -> bool:
+    probe = _nearest_existing(path)
+    if probe is None or not os.access(probe, os.W_OK):
+        return False
+    try:  # root passes os.access everywhere, also on /proc: try it (nothing stays behind)
+        os.rmdir(tempfile.mkdtemp(prefix=".dltplus-probe-", dir=probe))
+    except OSError:
+        return False
+    return True

@@ -32,7 +32,7 @@ from dlt.common.configuration.specs.pluggable_run_context import (
 from dlt.common.runtime.run_context import RunContext
 
 from dltplus_dagster.project.errors import ProjectNotFound
-from dltplus_dagster.project.profiles import select_profile
+from dltplus_dagster.project.profiles import check_profile_name, select_profile
 from dltplus_dagster.project.project import Project, find_project_dir, load_project
 
 _bound: contextvars.ContextVar[Project | None] = contextvars.ContextVar(
@@ -267,6 +267,8 @@ def active_project(project_dir: str | None = None, profile: str | None = None) -
     profile selection (env var, pin file) now picks another profile.
     """
     global _process_project
+    if profile is not None:
+        check_profile_name(profile, "argument profile")  # "" is no way to say "the default"
     if project_dir is None and profile is None and (b := _bound.get()) is not None:
         return b
     with _lock:
