@@ -20,10 +20,8 @@ planted value, while hosts, database names and key columns stay readable.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import textwrap
 import threading
 import traceback
 from collections.abc import Iterator
@@ -106,7 +104,7 @@ class _Api(BaseHTTPRequestHandler):
     """`/v1/items?token=T&label=L` and `/v1/things` (header `X-Api: T`) answer when the token is
     right; `/v1/denied` always answers 401."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if url.path == "/v1/items" and query.get("token") == [TOKEN] and query.get("label") == [LABEL]:
@@ -292,3 +290,324 @@ def test_dagster_asset_materialize_leaves_no_secret_in_output_or_storage(
     stored = "\n".join(str(r[0]) for r in [*events, *runs])
     assert "401 Client Error" in stored  # the failure is stored, masked
     clean("PostgreSQL event log and run storage", stored)
+
+
+# --- who may change what at run time -------------------------------------------------------------
+
+TWO_FOLDERS_YML = """
+sources:
+  rows:
+    type: rows.rows
+destinations:
+  warehouse: {type: duckdb}
+pipelines:
+  rows_pipeline: {source: rows, destination: warehouse, dataset_name: rows_data}
+profiles:
+  staging: {}
+"""
+
+ROWS_SOURCE = '''
+import dlt
+
+
+@dlt.source
+def rows(marker: str = "{marker}"):
+    @dlt.resource(write_disposition="replace")
+    def numbers():
+        yield [{{"n": 1, "marker": marker}}]
+
+    return numbers
+'''
+
+
+def _rows_project(root: Path, marker: str) -> Path:
+    return make_project(root, TWO_FOLDERS_YML,
+                        {"sources/rows.py": ROWS_SOURCE.format(marker=marker)})
+
+
+def _run(defs: Any, config: dict[str, Any], instance: Any) -> Any:
+    from dagster import AssetKey
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=instance, run_config={"resources": {"dlt_project": {"config": config}}},
+        asset_selection=[AssetKey(["rows_data", "numbers"])], raise_on_error=False,
+    )
+
+
+def _failure_text(result: Any) -> str:
+    parts = []
+    for event in result.all_events:
+        if event.is_failure:
+            error = getattr(event.event_specific_data, "error", None)
+            while error is not None:
+                parts.append(f"{error.cls_name}: {error.message}")
+                error = error.cause or error.context
+    return "\n".join(parts)
+
+
+def test_run_config_may_switch_the_profile_but_not_the_project_dir(
+    tmp_path: Path, instance: Any
+) -> None:
+    from dltplus_dagster import build_definitions
+
+    served = _rows_project(tmp_path / "served", "served-code")
+    other = _rows_project(tmp_path / "other", "OTHER-folder-code")
+    defs = build_definitions(str(served))
+
+    refused = _run(defs, {"project_dir": str(other)}, instance)
+    assert not refused.success
+    message = _failure_text(refused)
+    assert "a run may not change the project dir" in message, message
+    assert str(served) in message and str(other) in message
+    # the other folder's code never ran: nothing was written there
+    assert not (other / "_data").exists()
+
+    # the profile may change (to a declared one); the same dir spelled differently is fine
+    switched = _run(defs, {"project_dir": str(served / "." / ""), "profile": "staging"}, instance)
+    assert switched.success, _failure_text(switched)
+    [mat] = switched.get_asset_materialization_events()
+    assert mat.materialization.metadata["dlt/profile"].value == "staging"
+
+    undeclared = _run(defs, {"profile": "prod_typo"}, instance)
+    assert not undeclared.success
+    message = _failure_text(undeclared)
+    assert "Profile 'prod_typo' is not declared" in message and "staging" in message, message
+    assert not (served / "_data" / "prod_typo").exists()
+
+
+# --- the other side: not secret stays readable ---------------------------------------------------
+
+READABLE_YML = """
+sources:
+  lookup:
+    type: lookup.lookup
+    key_column: customer_id
+    primary_key: order_id
+destinations:
+  warehouse: {type: duckdb}
+  pg:
+    type: postgres
+    credentials:
+      host: 127.0.0.1
+      port: 5432
+      database: analytics_db
+      username: loader
+      password: "{env.HOSTILE_PG_PW}"
+pipelines:
+  lookup_pipeline: {source: lookup, destination: warehouse, dataset_name: lookup_data}
+"""
+
+LOOKUP_SOURCE = '''
+import dlt
+
+
+@dlt.source
+def lookup(key_column: str = dlt.config.value, primary_key: str = dlt.config.value,
+           host: str = dlt.config.value, token: str = dlt.secrets.value):
+    @dlt.resource
+    def rows():
+        raise RuntimeError(
+            f"column {key_column} (primary key {primary_key}) not found on host {host} "
+            f"with token {token}"
+        )
+        yield
+
+    return rows
+'''
+
+
+def test_hosts_databases_and_key_columns_stay_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dltplus_dagster import current
+
+    pw, token = "PLANTED-readable-pw1", "PLANTED-readable-tok2"
+    monkeypatch.setenv("HOSTILE_PG_PW", pw)
+    project = make_project(tmp_path, READABLE_YML, {
+        "sources/lookup.py": LOOKUP_SOURCE,
+        ".dlt/config.toml": '[sources.lookup]\nhost = "db.internal.example"\n',
+        ".dlt/secrets.toml": f'[sources.lookup]\ntoken = "{token}"\n',
+    })
+    planted = {"env HOSTILE_PG_PW": pw, "secrets.toml token": token}
+
+    config = current.project(str(project)).config
+    assert config["sources"]["lookup"]["key_column"] == "customer_id"
+    assert config["sources"]["lookup"]["primary_key"] == "order_id"
+    creds = config["destinations"]["pg"]["credentials"]
+    assert creds == {"host": "127.0.0.1", "port": 5432, "database": "analytics_db",
+                     "username": "loader", "password": "***"}, creds
+    assert_clean("project.config", json.dumps(config), planted)
+
+    proc = subprocess.run(
+        [str(BIN / "dltplus"), "pipeline", "--project", str(project), "lookup_pipeline", "run"],
+        capture_output=True, text=True, env=clean_env(HOSTILE_PG_PW=pw), timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert_clean("`dltplus pipeline lookup_pipeline run`", proc.stdout + proc.stderr, planted)
+    assert ("column customer_id (primary key order_id) not found on host db.internal.example "
+            "with token ***") in proc.stderr, proc.stderr
+
+
+def test_redact_key_names_both_sides() -> None:
+    from dltplus_dagster.project.redact import is_secret_key
+
+    for secret in ("password", "api_key", "apikey", "X-Api-Key", "access_token", "client_secret",
+                   "aws_secret_access_key", "credentials", "private_key", "Authorization"):
+        assert is_secret_key(secret), secret
+    for readable in ("key", "primary_key", "merge_key", "key_column", "token_url", "host",
+                     "aws_access_key_id", "database", "keyspace", "monkey"):
+        assert not is_secret_key(readable), readable
+
+
+def test_scrub_secrets_walks_a_dlt_trace_like_object() -> None:
+    from dlt.pipeline.trace import SerializableResolvedValueTrace
+
+    from dltplus_dagster.project.redact import scrub_secrets
+
+    value = SerializableResolvedValueTrace(
+        "endpoint", f"https://api.example/v1?token={TOKEN}", None, False, ("sources", "api"),
+        "dlt.yml", "ApiConfiguration",
+    )
+    nested = {"steps": [value, (f"x{TOKEN}", {TOKEN.encode()})], "n": 3}
+    clean_copy = scrub_secrets(nested, [TOKEN])
+    assert clean_copy["steps"][0].value == "https://api.example/v1?token=***"
+    assert isinstance(clean_copy["steps"][0], SerializableResolvedValueTrace)
+    assert clean_copy["steps"][1] == ("x***", {b"***"}) and clean_copy["n"] == 3
+    assert nested["steps"][0].value.endswith(TOKEN)  # the original is left alone
+
+
+# --- faults: messages a person can act on ----------------------------------------------------------
+
+HOLDER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("CREATE TABLE IF NOT EXISTS held (x INT)")
+print("holding", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+@pytest.fixture
+def rows_project(tmp_path: Path) -> Path:
+    return _rows_project(tmp_path / "rows", "rows")
+
+
+@pytest.fixture
+def held_duckdb(rows_project: Path) -> Iterator[tuple[Path, int]]:
+    """The rows project's DuckDB file, held by a second process with a write connection."""
+    from dltplus_dagster.project.project import load_project
+
+    local = Path(load_project(str(rows_project)).local_dir)
+    local.mkdir(parents=True, exist_ok=True)
+    path = local / "warehouse.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        yield path, holder.pid
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def test_duckdb_file_held_by_another_process_names_file_and_pid(
+    rows_project: Path, held_duckdb: tuple[Path, int], instance: Any
+) -> None:
+    from dagster import AssetKey
+
+    from dltplus_dagster import build_definitions
+    from dltplus_dagster.project.errors import DestinationFault
+
+    path, pid = held_duckdb
+    proc = subprocess.run(
+        [str(BIN / "dltplus"), "pipeline", "--project", str(rows_project), "rows_pipeline", "run"],
+        capture_output=True, text=True, env=clean_env(), timeout=300, check=False,
+    )
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    [line] = lines
+    assert line.startswith("Error: pipeline 'rows_pipeline' failed at step "), line
+    assert f"DuckDB file {path} of destination 'warehouse' is locked by another process" in line
+    assert f"(PID {pid}," in line
+    assert "internet" not in line and "credentials" not in line, line
+
+    from dltplus_dagster import current
+
+    with pytest.raises(DestinationFault) as fault:
+        current.runner(str(rows_project)).run_pipeline("rows_pipeline")
+    assert fault.value.holder_pid == pid and fault.value.pipeline == "rows_pipeline"
+
+    job = build_definitions(str(rows_project)).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance, asset_selection=[AssetKey(["rows_data", "numbers"])],
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    error = failure.step_failure_data.error.cause  # Dagster wraps the op's error once
+    assert error.cls_name == "DestinationFault", error.cls_name
+    assert f"(PID {pid}," in error.message and str(path) in error.message, error.message
+    assert error.cause is None and error.context is None  # no nested dlt chain below it
+    assert "internet" not in _failure_text(result)
+
+
+KILLER_TRIGGER = """
+CREATE OR REPLACE FUNCTION {schema}.hostile_kill_me() RETURNS trigger AS $$
+BEGIN
+  PERFORM pg_terminate_backend(pg_backend_pid());
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER hostile_kill_me AFTER INSERT ON {schema}._dlt_loads
+  FOR EACH STATEMENT EXECUTE FUNCTION {schema}.hostile_kill_me();
+"""
+
+
+def test_postgres_going_away_mid_load_is_one_line_and_the_rerun_finishes(
+    tmp_path: Path, pg_db: PgDatabase, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """The server terminates the loader's connection while dlt completes the load (a trigger
+    on dlt's `_dlt_loads` calls `pg_terminate_backend` on its own backend)."""
+    from pg import make_numbers_project
+
+    from dltplus_dagster.project.project import load_project
+
+    monkeypatch.setenv("NUMBERS_PG_DSN", pg_db.dsn)
+    project = make_numbers_project(tmp_path / "numbers")
+    cmd = [str(BIN / "dltplus"), "pipeline", "--project", str(project), "numbers_pipeline", "run"]
+    env = clean_env(NUMBERS_PG_DSN=pg_db.dsn)
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert first.returncode == 0, first.stderr
+    with pg_db.connect() as con, con.cursor() as cur:
+        cur.execute(KILLER_TRIGGER.format(schema="numbers_data"))
+        con.commit()
+    for debug in (False, True):
+        killed = subprocess.run([*cmd[:1], *(["--debug"] if debug else []), *cmd[1:]],
+                                capture_output=True, text=True, env=env, timeout=300,
+                                check=False)
+        assert killed.returncode == 1
+        last = killed.stderr.strip().splitlines()[-1]
+        assert last.startswith("Error: pipeline 'numbers_pipeline' failed at step load: "
+                               "destination 'warehouse' closed the connection ("), last
+        assert last.endswith("the load package stays pending and the next run in the same "
+                             "working dir loads it first"), last
+        if not debug:
+            assert len(killed.stderr.strip().splitlines()) == 1, killed.stderr
+        else:
+            assert len(killed.stderr.splitlines()) < 150, killed.stderr  # not 900 lines
+    import dlt
+
+    pipelines_dir = Path(load_project(str(project)).pipelines_dir)
+    pending = dlt.attach("numbers_pipeline", pipelines_dir=str(pipelines_dir))
+    assert pending.has_pending_data  # the load package waits for the next run
+    with pg_db.connect() as con, con.cursor() as cur:
+        cur.execute("DROP TRIGGER hostile_kill_me ON numbers_data._dlt_loads")
+        con.commit()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not dlt.attach("numbers_pipeline", pipelines_dir=str(pipelines_dir)).has_pending_data
+    loads = pg_db.query("SELECT count(*) FROM numbers_data._dlt_loads WHERE status = 0")[0][0]
+    assert loads == 3  # the first run, the terminated one (finished by the rerun), the rerun

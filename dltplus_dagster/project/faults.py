@@ -70,8 +70,8 @@ def explain_fault(error: BaseException) -> DestinationFault | None:
         destination = failed.pipeline.destination.destination_name
     prefix = f"pipeline '{pipeline}' failed at step {step}: " if failed is not None else ""
     where = f"destination '{destination}'" if destination else "the destination"
-    for e in chain:
-        text = _text(e)
+    texts = [_text(e) for e in chain]
+    for text in texts:
         m = _DUCKDB_LOCK.search(text)
         if m:
             pid = int(m["pid"])
@@ -84,15 +84,16 @@ def explain_fault(error: BaseException) -> DestinationFault | None:
                 f"(PID {pid}, {m['program']}); stop it or let it finish{wait}",
                 pipeline=pipeline, step=step, destination=destination, holder_pid=pid,
             )
-        lost = next((marker for marker in CONNECTION_LOST if marker in text), None)
-        if lost:
-            pending = (
-                "; the load package stays pending and the next run in the same working dir "
-                "loads it first"
-                if step == "load" else ""
-            )
-            return DestinationFault(
-                f"{prefix}{where} closed the connection ({lost}){pending}",
-                pipeline=pipeline, step=step, destination=destination,
-            )
+    # the most telling words anywhere in the chain (the server's own before libpq's)
+    lost = next((m for m in CONNECTION_LOST if any(m in text for text in texts)), None)
+    if lost:
+        pending = (
+            "; the load package stays pending and the next run in the same working dir "
+            "loads it first"
+            if step == "load" else ""
+        )
+        return DestinationFault(
+            f"{prefix}{where} closed the connection ({lost}){pending}",
+            pipeline=pipeline, step=step, destination=destination,
+        )
     return None
