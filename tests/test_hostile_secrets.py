@@ -611,3 +611,40 @@ def test_postgres_going_away_mid_load_is_one_line_and_the_rerun_finishes(
     assert not dlt.attach("numbers_pipeline", pipelines_dir=str(pipelines_dir)).has_pending_data
     loads = pg_db.query("SELECT count(*) FROM numbers_data._dlt_loads WHERE status = 0")[0][0]
     assert loads == 3  # the first run, the terminated one (finished by the rerun), the rerun
+
+
+# --- the bad manifest corpus: an `{env.*}` value is never quoted in an error -----------------------
+
+
+def _corpus() -> list[Path]:
+    from helpers import MANIFESTS
+
+    return [p for p in MANIFESTS if p.name[:3].isdigit() and 300 <= int(p.name[:3]) <= 399]
+
+
+@pytest.mark.parametrize("manifest", _corpus(), ids=[p.stem for p in _corpus()])
+def test_corpus_errors_do_not_quote_env_values(
+    manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import bad_project, manifest_env, manifest_headers
+
+    from dltplus_dagster.project.errors import ProjectError
+    from dltplus_dagster.project.project import load_project
+
+    unset, set_env = manifest_env(manifest, manifest_headers(manifest))
+    assert set_env, "the 3xx corpus plants secrets through `# env:`"
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in set_env.items():
+        monkeypatch.setenv(name, value)
+    root = bad_project(tmp_path / "project", manifest)
+    with pytest.raises(ProjectError) as exc:
+        load_project(str(root))
+    assert_clean("the manifest error", str(exc.value), {f"env {k}": v for k, v in set_env.items()})
+    proc = subprocess.run(
+        [str(BIN / "dltplus"), "project", "--project", str(root), "validate"],
+        capture_output=True, text=True, env=clean_env(**set_env), timeout=120, check=False,
+    )
+    assert proc.returncode == 1 and "***" in proc.stderr, proc.stderr
+    assert_clean("`dltplus project validate`", proc.stdout + proc.stderr,
+                 {f"env {k}": v for k, v in set_env.items()})
