@@ -304,6 +304,9 @@ pipelines:
   rows_pipeline: {source: rows, destination: warehouse, dataset_name: rows_data}
 profiles:
   staging: {}
+  patient:
+    pipelines:
+      rows_pipeline: {run_config: {lock_timeout: 300}}
 """
 
 ROWS_SOURCE = '''
@@ -553,6 +556,32 @@ def test_duckdb_file_held_by_another_process_names_file_and_pid(
     assert f"(PID {pid}," in error.message and str(path) in error.message, error.message
     assert error.cause is None and error.context is None  # no nested dlt chain below it
     assert "internet" not in _failure_text(result)
+
+
+def test_a_held_duckdb_file_is_waited_for_up_to_lock_timeout(rows_project: Path) -> None:
+    from dltplus_dagster.project.project import load_project
+
+    local = Path(load_project(str(rows_project), "patient").local_dir)
+    local.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(local / "warehouse.duckdb")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    run = subprocess.Popen(
+        [str(BIN / "dltplus"), "pipeline", "--project", str(rows_project), "--profile",
+         "patient", "rows_pipeline", "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )
+    try:
+        assert run.stderr is not None
+        waiting = run.stderr.readline()  # the run tells it waits: then the holder lets go
+        assert f"(PID {holder.pid}," in waiting and "waiting up to lock_timeout" in waiting
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, waiting + err
+    assert "rows_pipeline: loaded numbers=1" in out, out
 
 
 KILLER_TRIGGER = """

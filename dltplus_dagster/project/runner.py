@@ -210,7 +210,9 @@ class Runner:
             secrets = self.secrets()
             try:
                 with dlt.config.values(files):
-                    info, attempts = run_with_retries(attempt, rc, name, secrets)
+                    info, attempts = wait_out_file_locks(
+                        lambda: run_with_retries(attempt, rc, name, secrets), rc.lock_timeout, name
+                    )
             finally:
                 scrub_trace(pipeline, secrets)  # failed *and* successful runs keep a trace
             info = scrub_secrets(info, secrets)
@@ -270,6 +272,21 @@ def run_with_retries(
             count += 1
             result = fn()
     return result, count
+
+
+def wait_out_file_locks(fn: Any, timeout: float, name: str) -> Any:
+    """Call `fn`; while another process holds the pipeline's DuckDB file (a fault with the
+    holder's PID), call it again until `timeout` seconds (`run_config.lock_timeout`) passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except Exception as e:
+            fault = explain_fault(e)
+            if fault is None or fault.holder_pid is None or time.monotonic() >= deadline:
+                raise
+            logger.warning("%s; waiting up to lock_timeout (%ss)", fault, timeout)
+        time.sleep(0.5)
 
 
 SCHEMA_RACE_ATTEMPTS = 4
