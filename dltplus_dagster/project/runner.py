@@ -109,19 +109,19 @@ class Runner:
 
     def _redacting(self, fn: Any) -> Any:
         secrets = self.secrets()
-        try:
-            with secrets_registered(secrets):  # dlt's and Dagster's log records, too
+        with secrets_registered(secrets):  # dlt's and Dagster's log records, too
+            try:
                 return fn()
-        except Exception as e:
-            fault = explain_fault(e)
-            if fault is not None:
-                logger.debug("%s", fault, exc_info=e)  # the whole chain, for who wants it
-                replaced: BaseException | None = redact_exception(fault, secrets) or fault
-            else:
-                replaced = redact_exception(e, secrets)
-            if replaced is None:
-                raise
-        raise replaced  # outside the handler: the original (with the secret) is not chained
+            except Exception as e:
+                fault = explain_fault(e)
+                if fault is not None:
+                    logger.debug("%s", fault, exc_info=e)  # the whole chain, for who wants it
+                    replaced: BaseException | None = redact_exception(fault, secrets) or fault
+                else:
+                    replaced = redact_exception(e, secrets)
+                if replaced is None:
+                    raise
+            raise replaced  # outside the handler: the original (with the secret) is not chained
 
     def _run_pipeline(
         self,
