@@ -27,11 +27,11 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.errors import ProfileNotFound, ProjectError, ProjectNotFound
-from dltplus_dagster.project.redact import mask_url, scrub, secret_values
+from dltplus_dagster.project.redact import mask_url, scrub, toml_secret_values
 
 if TYPE_CHECKING:
     from dltplus_dagster.project.catalog import Catalog, Dataset
@@ -69,9 +69,7 @@ class Session:
         from dltplus_dagster import current
 
         project = current.project(self.project_dir, self.profile)
-        self._secrets = secret_values(
-            project.settings_dir, project.current_profile, project.resolved
-        )
+        self._secrets = project.secret_values()
         return project
 
     def entities(self) -> EntityFactory:
@@ -95,12 +93,13 @@ class Session:
     def clean(self, text: str) -> str:
         """`text` with URL passwords and every secret value known to the project masked.
 
-        Known secrets: all values of the project's secrets TOML files (of every profile, so
-        this works before the project loads) and of secret-named keys in the manifest.
+        Known secrets: the project's (`Project.secret_values`: `{env.*}` substitutions,
+        secret-named manifest keys) and the values of the secrets TOML files of every profile,
+        so this works before the project loads.
         """
         secrets = list(self._secrets)
         if self._project_dir:
-            secrets.extend(toml_secrets(os.path.join(self._project_dir, ".dlt")))
+            secrets.extend(toml_secret_values(os.path.join(self._project_dir, ".dlt")))
         return scrub(mask_url(text), secrets)
 
 
@@ -118,37 +117,6 @@ def resolve_project_dir(value: str | None) -> str:
         if value in (pkg.module, pkg.distribution) and pkg.project_dir:
             return pkg.project_dir
     raise ProjectNotFound([f"{value} (not a directory, nor an installed dlt package)"])
-
-
-def toml_secrets(settings_dir: str) -> list[str]:
-    """Every string value of `secrets.toml` and `<profile>.secrets.toml` in `settings_dir`."""
-    import tomllib
-
-    values: list[str] = []
-    try:
-        names = sorted(os.listdir(settings_dir))
-    except OSError:
-        return values
-    for name in names:
-        if name != "secrets.toml" and not name.endswith(".secrets.toml"):
-            continue
-        try:
-            with open(os.path.join(settings_dir, name), "rb") as f:
-                values.extend(_strings(tomllib.load(f)))
-        except (OSError, tomllib.TOMLDecodeError):
-            continue
-    return values
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
 
 
 # --- output helpers ---------------------------------------------------------------------------

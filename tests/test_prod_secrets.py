@@ -118,21 +118,34 @@ OK_ASSETS = [
 BROKEN_ASSET = ("vault_broken_data", "secrets_used")
 
 
-def find_planted(text: str) -> dict[str, str]:
-    """Planted secrets found in `text`: origin -> a snippet around the first hit."""
+def find_planted(text: str, planted: dict[str, str] | None = None) -> dict[str, str]:
+    """Planted secrets (`PLANTED`, or origin -> value) found in `text`: origin -> a snippet
+    around the first hit."""
     hits = {}
-    for origin, secret in PLANTED.items():
+    for origin, secret in (PLANTED if planted is None else planted).items():
         i = text.find(secret)
         if i >= 0:
             hits[origin] = text[max(0, i - 150) : i + len(secret) + 50]
     return hits
 
 
-def assert_clean(where: str, text: str) -> None:
-    hits = find_planted(text)
+def assert_clean(where: str, text: str, planted: dict[str, str] | None = None) -> None:
+    hits = find_planted(text, planted)
     assert not hits, f"{where} shows planted secret(s):\n" + "\n".join(
         f"  from {origin}: ...{snippet}..." for origin, snippet in hits.items()
     )
+
+
+def assert_files_clean(
+    where: str, root: Path, planted: dict[str, str] | None = None
+) -> list[Path]:
+    """Every file under `root` (SQLite storage, pickles, logs: read as bytes) free of the
+    planted secrets; returns the files scanned."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    for path in files:
+        assert_clean(f"{where} file {path.relative_to(root)}",
+                     path.read_bytes().decode("utf-8", errors="replace"), planted)
+    return files
 
 
 @pytest.fixture

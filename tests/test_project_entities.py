@@ -604,7 +604,8 @@ def test_current_project_attributes(
     assert cfg["sources"]["items"]["n_items"] == 2
     assert cfg["sources"]["items"]["api_key"] == "***"
     assert cfg["sources"]["items"]["client"] == {"token": "***", "page": 3}
-    assert cfg["destinations"]["pg"]["credentials"] == "***"
+    # a DSN shows where it points, never its password
+    assert cfg["destinations"]["pg"]["credentials"] == "postgresql://loader:***@localhost:5432/db"
     assert cfg["destinations"]["pg2"]["server_url"] == "postgresql://loader:***@localhost:5432/db"
     assert "profiles" not in cfg
     assert "hunter2" not in json.dumps(cfg)

@@ -132,3 +132,24 @@ class SourceReferenceError(ProjectError):
 
 class PipelineLocked(ProjectError):
     """Another process runs the same pipeline of the same profile right now."""
+
+
+class DestinationFault(ProjectError):
+    """A destination a run could not use, said in one line a person can act on: a DuckDB file
+    another process holds (with its PID), a server that closed the connection mid-load. Built by
+    `faults.explain_fault` from dlt's error chain, which it replaces."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pipeline: str | None = None,
+        step: str | None = None,
+        destination: str | None = None,
+        holder_pid: int | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.step = step
+        self.destination = destination
+        self.holder_pid = holder_pid
+        super().__init__(message)

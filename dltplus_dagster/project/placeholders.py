@@ -4,6 +4,10 @@ Known names: `{env.NAME}` and the project settings (`name`, `project_dir`, `data
 `local_dir`, `default_profile`, `current_profile`, `allow_undefined_entities`). Unlike the
 reference system, an unknown placeholder or an unset env var is an error naming the key, never a
 silent empty string. `{{` and `}}` stand for literal braces (as in `str.format`).
+
+Every value an `{env.NAME}` puts into the manifest is a secret, whatever its key is called (a
+token inside an `endpoint` URL, a header value): pass `secrets`, a set, to collect them for the
+project's redaction.
 """
 
 from __future__ import annotations
@@ -34,18 +38,21 @@ def interpolate(
     locations: Locations,
     path: KeyPath = (),
     environ: Mapping[str, str] | None = None,
+    secrets: set[str] | None = None,
 ) -> Any:
-    """Return `value` with placeholders in every string (nested mappings and lists) replaced."""
+    """Return `value` with placeholders in every string (nested mappings and lists) replaced;
+    the values substituted from `{env.*}` are added to `secrets` (when given)."""
     environ = os.environ if environ is None else environ
     if isinstance(value, str):
-        return _substitute(value, settings, locations, path, environ)
+        return _substitute(value, settings, locations, path, environ, secrets)
     if isinstance(value, dict):
         return {
-            k: interpolate(v, settings, locations, path + (k,), environ) for k, v in value.items()
+            k: interpolate(v, settings, locations, path + (k,), environ, secrets)
+            for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            interpolate(v, settings, locations, path + (str(i),), environ)
+            interpolate(v, settings, locations, path + (str(i),), environ, secrets)
             for i, v in enumerate(value)
         ]
     return value
@@ -57,6 +64,7 @@ def _substitute(
     locations: Locations,
     path: KeyPath,
     environ: Mapping[str, str],
+    secrets: set[str] | None = None,
 ) -> str:
     if "{" not in text and "}" not in text:
         return text
@@ -83,6 +91,8 @@ def _substitute(
                     path,
                     f"environment variable {var} is not set (used as {{{name}}})",
                 )
+            if secrets is not None:
+                secrets.add(environ[var])
             return environ[var]
         if name in settings and settings[name] is not None:
             return str(settings[name])

@@ -30,7 +30,7 @@ from dltplus_dagster.project.profiles import (
     profile_name_problem,
     select_profile,
 )
-from dltplus_dagster.project.redact import redact
+from dltplus_dagster.project.redact import redact, scrub, secret_values
 
 PROJECT_DIR_ENV = "DLT_PROJECT_DIR"
 
@@ -54,6 +54,8 @@ class Project:
     locations: Locations
     files: tuple[tuple[str, float], ...]
     """Manifest files read and their mtimes, to notice edits."""
+    substituted: frozenset[str] = frozenset()
+    """Values `{env.*}` placeholders put into `resolved`: secrets, whatever their keys."""
 
     # --- identity and dirs ---
     @property
@@ -108,7 +110,14 @@ class Project:
         doc["project"] = dataclasses.asdict(self.settings) | {
             "current_profile": self.current_profile
         }
-        return redact(doc)
+        return redact(doc, self.secret_values())
+
+    def secret_values(self) -> list[str]:
+        """Every value of this project that must never be shown: `{env.*}` substitutions,
+        secrets TOML values, secret-named manifest keys and dlt env vars (see `redact`)."""
+        return secret_values(
+            self.settings_dir, self.current_profile, self.resolved, substituted=self.substituted
+        )
 
     def is_stale(self) -> bool:
         """True when a manifest file changed on disk since this project was loaded."""
@@ -197,11 +206,19 @@ def load_project(project_dir: str | None = None, profile: str | None = None) -> 
     settings = _resolve_settings(root, merged.get("project") or {}, selected, merged_locations)
     settings_values = dataclasses.asdict(settings) | {"current_profile": selected}
     rest = {k: v for k, v in merged.items() if k != "project"}
-    resolved = interpolate(rest, settings_values, merged_locations)
-    manifest = build_manifest(
-        {**resolved, "profiles": profiles_section, "project": dataclasses.asdict(settings)},
-        merged_locations,
-    )
+    substituted: set[str] = set()
+    resolved = interpolate(rest, settings_values, merged_locations, secrets=substituted)
+    try:
+        manifest = build_manifest(
+            {**resolved, "profiles": profiles_section, "project": dataclasses.asdict(settings)},
+            merged_locations,
+        )
+    except ManifestError as e:
+        # a type error may quote the value, and an `{env.*}` value is a secret
+        message = scrub(e.message, substituted)
+        if message == e.message:
+            raise
+        raise ManifestError(message, file=e.file, line=e.line, key=e.key) from None
     return Project(
         name=settings.name or os.path.basename(root),
         project_dir=settings.project_dir or root,
@@ -215,6 +232,7 @@ def load_project(project_dir: str | None = None, profile: str | None = None) -> 
         resolved=resolved,
         locations=merged_locations,
         files=files,
+        substituted=frozenset(substituted),
     )
 
 

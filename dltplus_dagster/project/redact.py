@@ -1,29 +1,45 @@
-"""Keeping secrets out of anything shown: config dumps, CLI output, Dagster metadata, logs."""
+"""Keeping secrets out of anything shown: config dumps, CLI output, Dagster metadata, logs,
+dlt traces.
+
+Two rules decide what is secret. By origin: every value substituted from `{env.*}` (tracked at
+placeholder time, whatever the key is called) and every value of a secrets TOML. By name: the
+value of a key whose name ends in a secret word (`password`, `api_key`, `access_token`,
+`credentials`...). Hosts, ports, database and user names stay readable, so an error can still
+say where it failed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import dataclasses
+import logging
+import os
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 REDACTED = "***"
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not masked in text: `***` for every `on` or `1` would make text unreadable."""
 
+# the key's *last* words decide: `access_token`, `aws_secret_access_key`, `X-Api-Key`; not
+# `primary_key`, `merge_key`, `token_url` or `aws_access_key_id`
 _SECRET_KEY = re.compile(
-    r"(^|_)(password|passwd|secret|secrets|token|credentials|api_key|apikey|private_key|"
-    r"access_key|secret_key|client_secret|auth|authorization|key|passphrase|dsn|conn_str|"
-    r"connection_string)($|_)",
+    r"(^|_)(password|passwd|pwd|secret|secrets|token|credentials|api_?key|private_key|"
+    r"access_key|secret_key|account_key|sas_key|auth|authorization|passphrase|dsn|conn_str|"
+    r"connection_string|session_key|signing_key)$",
     re.IGNORECASE,
 )
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
 
 
-_NOT_SECRET_KEY = re.compile(r"(^|_)(primary|merge)_key$", re.IGNORECASE)
-"""dlt's key hints and the `is_primary_key` check: column names, not secrets."""
-
-
 def is_secret_key(key: str) -> bool:
     """True for keys whose values are secrets by name (`password`, `credentials`, `*_token`...)."""
-    return bool(_SECRET_KEY.search(str(key))) and not _NOT_SECRET_KEY.search(str(key))
+    name = str(key).replace("-", "_").strip()
+    return bool(_SECRET_KEY.search(name))
 
 
 def mask_url(text: str) -> str:
@@ -31,33 +47,100 @@ def mask_url(text: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
 
 
-def redact(value: Any) -> Any:
-    """A copy of `value` with secret-named keys replaced and URL passwords masked."""
+NOT_SECRET_FIELDS = frozenset(
+    {"host", "port", "username", "user", "database", "dbname", "drivername", "driver",
+     "schema", "warehouse", "role", "region", "account", "project_id", "client_email", "type",
+     "destination_type", "location", "http_path", "catalog", "name"}
+)
+"""Fields of a credentials mapping that are not secret (kept in config output and errors)."""
+
+
+def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of `value` for display: values under secret-named keys masked (in a credentials
+    mapping all but `NOT_SECRET_FIELDS`; in a DSN the password), URL passwords masked, and every
+    known secret value (`secrets`: `{env.*}` values, TOML secrets) masked wherever it shows."""
+    known = _usable(secrets)
+    return _redact(value, False, "", known)
+
+
+def _redact(value: Any, inherited: bool, key: str, secrets: list[str]) -> Any:
     if isinstance(value, dict):
         return {
-            k: (REDACTED if is_secret_key(k) and v not in (None, "", {}) else redact(v))
-            for k, v in value.items()
+            k: _redact(v, inherited or is_secret_key(k), str(k), secrets) for k, v in value.items()
         }
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [_redact(v, inherited, key, secrets) for v in value]
     if isinstance(value, str):
-        return mask_url(value)
+        if inherited and value and key.lower() not in NOT_SECRET_FIELDS:
+            masked = mask_url(value)
+            # a DSN shows where it points, never its password; anything else goes entirely
+            return scrub(masked, secrets) if masked != value and "?" not in value else REDACTED
+        return scrub(value, secrets)
+    if inherited and value is not None and key.lower() not in NOT_SECRET_FIELDS:
+        return REDACTED
     return value
+
+
+def _usable(secrets: Iterable[str]) -> list[str]:
+    return sorted(
+        {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH},
+        key=len,
+        reverse=True,
+    )
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Remove each known secret value from `text` (for messages built from foreign errors)."""
     text = mask_url(text)
-    for s in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+    for s in _usable(secrets):
         text = text.replace(s, REDACTED)
     return text
 
 
-NOT_SECRET_FIELDS = frozenset(
-    {"host", "port", "username", "user", "database", "dbname", "drivername", "driver",
-     "schema", "warehouse", "role", "region", "account", "project_id", "client_email"}
-)
-"""Fields of a credentials mapping that are not secret (kept in error messages)."""
+def scrub_secrets(value: Any, secrets: Iterable[str]) -> Any:
+    """A copy of any nested object with every known secret masked in its strings.
+
+    Walks str, bytes, dicts, lists, sets, tuples and NamedTuples (dlt's `PipelineTrace`,
+    `LoadInfo`, `ExceptionTrace`...), and dataclasses; other objects (a pipeline, a datetime)
+    are kept as they are. Use it on a dlt trace before it is stored or loaded anywhere.
+    """
+    known = _usable(secrets)
+    raw = [s.encode("utf-8") for s in known]
+    memo: dict[int, Any] = {}
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return scrub(v, known) if v else v
+        if isinstance(v, bytes):
+            for s in raw:
+                v = v.replace(s, REDACTED.encode())
+            return v
+        if id(v) in memo:
+            return memo[id(v)]
+        out: Any = v
+        if isinstance(v, dict):
+            out = copy.copy(v)  # keeps the dict subclass (and TypedDicts are dicts)
+            memo[id(v)] = out
+            for k in list(out):
+                out[k] = walk(out[k])
+        elif isinstance(v, list):
+            out = [walk(i) for i in v]
+        elif isinstance(v, tuple) and hasattr(v, "_make"):
+            out = v._make(walk(i) for i in v)
+        elif isinstance(v, tuple):
+            out = tuple(walk(i) for i in v)
+        elif isinstance(v, (set, frozenset)):
+            out = type(v)(walk(i) for i in v)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            out = copy.copy(v)
+            memo[id(v)] = out
+            for f in dataclasses.fields(v):
+                with contextlib.suppress(AttributeError, dataclasses.FrozenInstanceError):
+                    object.__setattr__(out, f.name, walk(getattr(v, f.name)))
+        memo[id(v)] = out
+        return out
+
+    return walk(value)
 
 
 def _secret_strings(value: Any, inherited: bool = False, key: str = "") -> Iterable[str]:
@@ -73,30 +156,130 @@ def _secret_strings(value: Any, inherited: bool = False, key: str = "") -> Itera
         yield value
 
 
+def url_passwords(values: Iterable[str]) -> Iterator[str]:
+    """The passwords of `scheme://user:password@host` URLs in `values` (as written and decoded):
+    a driver may print the password alone (`password=...`)."""
+    for value in values:
+        for m in _URL_PASSWORD.finditer(value):
+            pw = m["pw"]
+            yield pw
+            yield unquote(pw)
+        with contextlib.suppress(ValueError):
+            if "://" in value and urlsplit(value).password:
+                yield urlsplit(value).password  # type: ignore[misc]
+
+
+def toml_secret_values(settings_dir: str) -> list[str]:
+    """Every string of every secrets TOML in `settings_dir` (`secrets.toml` and
+    `<profile>.secrets.toml` of every profile), whatever its key is called, except the
+    `NOT_SECRET_FIELDS` of credentials (`host`, `database`...)."""
+    import tomllib
+
+    values: list[str] = []
+    try:
+        names = sorted(os.listdir(settings_dir))
+    except OSError:
+        return values
+    for name in names:
+        if name != "secrets.toml" and not name.endswith(".secrets.toml"):
+            continue
+        try:
+            with open(os.path.join(settings_dir, name), "rb") as f:
+                values.extend(_secret_strings(tomllib.load(f), inherited=True))
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return values
+
+
 def secret_values(
     settings_dir: str,
     profile: str,
     manifest: Any = None,
     environ: Mapping[str, str] | None = None,
+    substituted: Iterable[str] = (),
 ) -> list[str]:
-    """Values that must never be shown for a project: values of secret-named keys in
-    `.dlt/secrets.toml`, `.dlt/<profile>.secrets.toml` and the (resolved) manifest, and env vars
-    that set secret-named dlt config (`SOURCES__SHOP__API_KEY`, `...__PASSWORD`)."""
-    import os
-    import tomllib
-
-    values: list[str] = []
-    for file_name in ("secrets.toml", f"{profile}.secrets.toml"):
-        try:
-            with open(os.path.join(settings_dir, file_name), "rb") as f:
-                values.extend(_secret_strings(tomllib.load(f)))
-        except (OSError, tomllib.TOMLDecodeError):
-            continue
+    """Values that must never be shown for a project: every value of the secrets TOML files
+    (`toml_secret_values`), values of secret-named keys in the (resolved) manifest, the values
+    `{env.*}` placeholders put into the manifest (`substituted`), env vars that set secret-named
+    dlt config (`SOURCES__SHOP__API_KEY`, `...__PASSWORD`), and the passwords of their URLs.
+    Longest first (so a secret inside another is masked whole)."""
+    values: list[str] = list(toml_secret_values(settings_dir))
     values.extend(_secret_strings(manifest))
+    values.extend(substituted)
     for name, value in (os.environ if environ is None else environ).items():
         if "__" in name and is_secret_key(name.rsplit("__", 1)[-1]):
             values.append(value)
-    return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+    values.extend(url_passwords(list(values)))
+    return _usable(values)
+
+
+# --- logs: dlt's logger and ours mask the secrets of the runs in progress -------------------------
+
+_registered: dict[str, int] = {}
+_registry_lock = threading.Lock()
+
+
+class SecretsLogFilter(logging.Filter):
+    """Masks the secrets of the runs in progress in a record's message and traceback text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = list(_registered)
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the logger's problem
+            return True
+        clean = scrub(message, secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text, secrets)
+        return True
+
+
+_FILTER = SecretsLogFilter()
+LOGGER_NAMES = ("dlt", "dltplus_dagster", "dagster")
+"""Loggers (and their handlers) that get the filter: dlt's, ours and Dagster's."""
+
+
+def _install_filter() -> None:
+    loggers = [logging.getLogger(name) for name in LOGGER_NAMES]
+    loggers += [
+        logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+        if name.startswith(("dltplus_dagster.", "dlt.", "dagster."))
+    ]
+    with contextlib.suppress(Exception):  # dlt's logger exists once dlt's runtime is set up
+        from dlt.common import logger as dlt_logger
+
+        if dlt_logger.LOGGER is not None:
+            loggers.append(dlt_logger.LOGGER)
+    for lg in [*loggers, logging.root]:
+        # a logger's filters see only its own records; handlers also see propagated ones
+        for target in [lg, *lg.handlers]:
+            if _FILTER not in target.filters:
+                target.addFilter(_FILTER)
+
+
+@contextlib.contextmanager
+def secrets_registered(secrets: Iterable[str]) -> Iterator[None]:
+    """Mask `secrets` in dlt's, Dagster's and this package's log records while the block runs
+    (a run registers its project's secrets; runs in threads each add theirs)."""
+    values = _usable(secrets)
+    with _registry_lock:
+        for s in values:
+            _registered[s] = _registered.get(s, 0) + 1
+        _install_filter()
+    try:
+        yield
+    finally:
+        with _registry_lock:
+            for s in values:
+                _registered[s] -= 1
+                if not _registered[s]:
+                    del _registered[s]
 
 
 class RedactedError(Exception):

@@ -15,10 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.duckdb_load import load_destination
 from dltplus_dagster.project.errors import PipelineLocked, ProjectError
+from dltplus_dagster.project.faults import explain_fault
 from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import RunConfig
 from dltplus_dagster.project.project import Project
-from dltplus_dagster.project.redact import redact_exception, scrub, secret_values
+from dltplus_dagster.project.redact import (
+    redact_exception,
+    scrub,
+    scrub_secrets,
+    secrets_registered,
+)
 from dltplus_dagster.project.run_context import activate
 from dltplus_dagster.project.trace_store import TraceRecorder, trace_target
 
@@ -86,7 +92,9 @@ class Runner:
         `write_disposition` and `refresh` go to `pipeline.run()`; `pipelines_dir` gives the run
         a working dir of its own (Dagster does this per run); `source_args` are extra source
         arguments (e.g. a partition's date range). An error whose message shows a secret of the
-        project (a source's `401 ... ?api_key=...`) is replaced by a `RedactedError` chain.
+        project (a source's `401 ... ?api_key=...`) is replaced by a `RedactedError` chain; a
+        destination fault a person can act on (a DuckDB file another process holds, a server
+        that went away mid-load) by a one-line `DestinationFault`.
         """
         return self._redacting(
             lambda: self._run_pipeline(
@@ -96,18 +104,25 @@ class Runner:
         )
 
     def secrets(self) -> list[str]:
-        """The project's secret values (TOML secrets, secret-named manifest keys, env vars)."""
-        p = self.project
-        return secret_values(p.settings_dir, p.current_profile, p.resolved)
+        """The project's secret values (`{env.*}` substitutions, TOML secrets, secret-named
+        manifest keys, env vars): masked in this runner's errors, logs and dlt traces."""
+        return self.project.secret_values()
 
     def _redacting(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except Exception as e:
-            redacted = redact_exception(e, self.secrets())
-            if redacted is None:
-                raise
-        raise redacted  # outside the handler: the original (with the secret) is not chained
+        secrets = self.secrets()
+        with secrets_registered(secrets):  # dlt's and Dagster's log records, too
+            try:
+                return fn()
+            except Exception as e:
+                fault = explain_fault(e)
+                if fault is not None:
+                    logger.debug("%s", fault, exc_info=e)  # the whole chain, for who wants it
+                    replaced: BaseException | None = redact_exception(fault, secrets) or fault
+                else:
+                    replaced = redact_exception(e, secrets)
+                if replaced is None:
+                    raise
+            raise replaced  # outside the handler: the original (with the secret) is not chained
 
     def _run_pipeline(
         self,
@@ -203,12 +218,17 @@ class Runner:
                     self.project, self.entities, name, pipeline, traces, self.secrets
                 ).wrap(attempt)
             files = local_file_config(self.entities.destination_type(entity.destination), name)
+            secrets = self.secrets()
             try:
                 with dlt.config.values(files):
-                    info, attempts = run_with_retries(run_attempt, rc, name, self.secrets())
-            except BaseException:
-                drop_trace_holding_secrets(pipeline.working_dir, self.secrets())
-                raise
+                    info, attempts = wait_out_file_locks(
+                        lambda: run_with_retries(run_attempt, rc, name, secrets),
+                        rc.lock_timeout,
+                        name,
+                    )
+            finally:
+                scrub_trace(pipeline, secrets)  # failed *and* successful runs keep a trace
+            info = scrub_secrets(info, secrets)
         return _result(pipeline, entity.destination, self.entities, info, attempts, started,
                        normalized[-1] if normalized else None)
 
@@ -267,6 +287,21 @@ def run_with_retries(
             count += 1
             result = fn()
     return result, count
+
+
+def wait_out_file_locks(fn: Any, timeout: float, name: str) -> Any:
+    """Call `fn`; while another process holds the pipeline's DuckDB file (a fault with the
+    holder's PID), call it again until `timeout` seconds (`run_config.lock_timeout`) passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except Exception as e:
+            fault = explain_fault(e)
+            if fault is None or fault.holder_pid is None or time.monotonic() >= deadline:
+                raise
+            logger.warning("%s; waiting up to lock_timeout (%ss)", fault, timeout)
+        time.sleep(0.5)
 
 
 SCHEMA_RACE_ATTEMPTS = 4
@@ -402,22 +437,35 @@ def remove_dir(path: str) -> None:
 TRACE_FILE = "trace.pickle"
 
 
-def drop_trace_holding_secrets(working_dir: str, secrets: Sequence[str]) -> bool:
-    """Remove dlt's pickled run trace from `working_dir` when it holds one of `secrets`.
-
-    dlt keeps the last run's trace, raw error messages included, next to the pipeline state; a
-    source's `401 ... ?api_key=<secret>` would stay on disk. The redacted error the runner
-    raises tells the same story. Returns True when the trace was removed.
-    """
-    path = os.path.join(working_dir, TRACE_FILE)
+def _holds_secret(path: str, secrets: Sequence[str]) -> bool:
     try:
         with open(path, "rb") as f:
             content = f.read()
     except OSError:
         return False
     # pickle stores str as UTF-8, so a secret is a plain byte run in the file
-    if not any(s.encode("utf-8") in content for s in secrets if s and len(s) >= 4):
-        return False
-    os.remove(path)
-    logger.warning("removed %s: its error messages showed a secret of the project", path)
-    return True
+    return any(s.encode("utf-8") in content for s in secrets if s and len(s) >= 4)
+
+
+def scrub_trace(pipeline: dlt.Pipeline, secrets: Sequence[str]) -> None:
+    """Mask `secrets` in dlt's trace of `pipeline`'s last run, in memory and on disk.
+
+    dlt keeps the last run's trace next to the pipeline state: raw error messages (a source's
+    `401 ... ?token=<secret>`) and, after a successful run too, the config values it resolved
+    under non-secret names (an `endpoint` URL holding an `{env.*}` token). The trace is
+    rewritten with the secrets masked; a file that still holds one is removed.
+    """
+    from dlt.pipeline.trace import save_trace
+
+    path = os.path.join(pipeline.working_dir, TRACE_FILE)
+    # dlt's own attribute: `last_trace` would load the file, and we replace what it holds
+    trace = getattr(pipeline, "_last_trace", None)
+    if trace is not None:
+        pipeline._last_trace = trace = scrub_secrets(trace, secrets)
+    if not _holds_secret(path, secrets):
+        return
+    if trace is not None:
+        save_trace(pipeline.working_dir, trace)
+    if _holds_secret(path, secrets):
+        os.remove(path)
+        logger.warning("removed %s: it showed a secret of the project", path)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dltplus_dagster.project.redact import scrub
+from dltplus_dagster.project.redact import scrub, scrub_secrets
 
 if TYPE_CHECKING:
     import dlt
@@ -95,13 +95,7 @@ def trace_datasets(project: Project) -> dict[str, str]:
 def scrub_trace(value: Any, secrets: Sequence[str]) -> Any:
     """A copy of a trace record with every known secret and URL password masked in its
     strings. The one place traces are scrubbed before they are loaded or written."""
-    if isinstance(value, dict):
-        return {k: scrub_trace(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub_trace(v, secrets) for v in value]
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    return value
+    return scrub_secrets(value, secrets)
 
 
 def _plain(value: Any) -> Any:
