@@ -11,6 +11,7 @@ from dltplus_dagster.project.errors import (
     EntityNotFound,
     InvalidDestination,
     ProjectError,
+    SourceBuildError,
     SourceReferenceError,
 )
 from dltplus_dagster.project.model import (
@@ -95,14 +96,56 @@ class EntityFactory:
         return _as_source_factory(obj, source_name)
 
     def get_source(self, name: str, **overrides: Any) -> DltSource:
-        """The `DltSource` of a source entity, called with `with_args` (and `overrides`)."""
+        """The `DltSource` of a source entity, called with `with_args` (and `overrides`).
+
+        Arguments not given there are injected by dlt from `sources.<name>.<arg>` (the
+        manifest entry, the profile's TOML files, env vars), as when calling the decorated
+        function with no arguments. A source that cannot be built raises `SourceBuildError`
+        located at its manifest entry (missing config values are named, never shown).
+        """
+        from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
         entity = self.get_source_entity(name)
         factory = self.get_source_factory(name)
         kwargs = {**entity.with_args, **overrides}
+        ref = entity.type or entity.name
         try:
             return factory(**kwargs)
+        except ConfigFieldMissingException as e:
+            missing = _missing_fields(e)
+            env = ", ".join(f"SOURCES__{name.upper()}__{m.upper().replace('.', '__')}"
+                            for m in missing)
+            message = (
+                f"source '{name}' (type {ref}) cannot be built: missing config value(s) "
+                f"{', '.join(missing)}. Set them under sources.{name} in dlt.yml, under "
+                f"[sources.{name}] in .dlt/config.toml or .dlt/{{profile.}}secrets.toml, or "
+                f"as env vars ({env})"
+            )
+            raise self._source_error(name, message, missing) from e
+        except ProjectError:
+            raise
         except TypeError as e:
-            raise ProjectError(f"dlt.yml: sources.{name}.with_args: {e}") from e
+            raise self._source_error(
+                name, f"source '{name}' (type {ref}): the arguments do not fit: {e}",
+                key_suffix=("with_args",) if entity.with_args else (),
+            ) from e
+        except Exception as e:  # the source's own code failed while building its resources
+            raise self._source_error(
+                name, f"source '{name}' (type {ref}) could not be built: "
+                f"{type(e).__name__}: {_first_line(e)}",
+            ) from e
+
+    def _source_error(
+        self, name: str, message: str, missing: Sequence[str] = (),
+        key_suffix: tuple[str, ...] = (),
+    ) -> SourceBuildError:
+        path = ("sources", name, *key_suffix) if name in self.project.sources else ("sources",)
+        file, line = self.project.locations.find(path)
+        shown = os.path.relpath(file, self.project.project_dir) if file else "dlt.yml"
+        return SourceBuildError(
+            message, source=name, missing=missing, file=shown, line=line,
+            key=".".join(("sources", name, *key_suffix)),
+        )
 
     # --- destinations ---
     def get_destination(self, name: str) -> Destination:
@@ -302,6 +345,12 @@ def _as_source_factory(obj: Any, name: str) -> Any:
 
     if hasattr(obj, "clone") and hasattr(obj, "with_args"):  # a @dlt.source factory
         return obj.clone(name=name, section=name)
+    factory = getattr(obj, "_factory", None)
+    if isinstance(obj, DltResource) and hasattr(factory, "clone"):
+        # a top-level @dlt.resource (e.g. `sql_database.sql_table`): dlt's own one-resource
+        # source, so its arguments resolve from `sources.<name>` like a source's; a resource
+        # whose name comes from its arguments (`table`) is only named once they are resolved
+        return factory.clone(name=name, section=name)
     if isinstance(obj, DltResource) or callable(obj):
         resource_fn = obj
 
@@ -311,6 +360,26 @@ def _as_source_factory(obj: Any, name: str) -> Any:
 
         return dlt.source(one_resource_source, name=name, section=name)
     raise ProjectError(f"dlt.yml: sources.{name}.type: {obj!r} is not a dlt source or resource")
+
+
+def _missing_fields(error: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the fields a `ConfigFieldMissingException` reports (nested specs too)."""
+    from dlt.common.configuration.exceptions import LookupTraces
+
+    names: list[str] = []
+    for field_name, traces in error.traces.items():
+        nested = [t for t in traces if isinstance(t, LookupTraces)]
+        if nested and any(t.resolved_fields_set for t in nested):  # partly given: name the rest
+            for t in nested:
+                names += _missing_fields(t, f"{prefix}{field_name}.")
+        else:
+            names.append(f"{prefix}{field_name}")
+    return list(dict.fromkeys(names))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
 
 
 def project_path(project: Project, *parts: str) -> str:
