@@ -112,16 +112,7 @@ class EntityFactory:
         try:
             return factory(**kwargs)
         except ConfigFieldMissingException as e:
-            missing = _missing_fields(e)
-            env = ", ".join(f"SOURCES__{name.upper()}__{m.upper().replace('.', '__')}"
-                            for m in missing)
-            message = (
-                f"source '{name}' (type {ref}) cannot be built: missing config value(s) "
-                f"{', '.join(missing)}. Set them under sources.{name} in dlt.yml, under "
-                f"[sources.{name}] in .dlt/config.toml or .dlt/{{profile.}}secrets.toml, or "
-                f"as env vars ({env})"
-            )
-            raise self._source_error(name, message, missing) from e
+            raise self.missing_config_error(name, e) from e
         except ProjectError:
             raise
         except TypeError as e:
@@ -134,6 +125,21 @@ class EntityFactory:
                 name, f"source '{name}' (type {ref}) could not be built: "
                 f"{type(e).__name__}: {_first_line(e)}",
             ) from e
+
+    def missing_config_error(self, name: str, error: Any) -> SourceBuildError:
+        """The located error for dlt's `ConfigFieldMissingException` raised by source `name`
+        (building it, or extracting a resource whose arguments resolve at extract time)."""
+        entity = self.get_source_entity(name)
+        missing = _missing_fields(error)
+        env = ", ".join(f"SOURCES__{name.upper()}__{m.upper().replace('.', '__')}"
+                        for m in missing)
+        message = (
+            f"source '{name}' (type {entity.type or entity.name}) cannot be built: missing "
+            f"config value(s) {', '.join(missing)}. Set them under sources.{name} in dlt.yml, "
+            f"under [sources.{name}] in .dlt/config.toml or .dlt/secrets.toml "
+            f"(<profile>.secrets.toml), or as env vars ({env})"
+        )
+        return self._source_error(name, message, missing)
 
     def _source_error(
         self, name: str, message: str, missing: Sequence[str] = (),
