@@ -143,24 +143,23 @@ class TableState:
         self, pipeline_name: str, static: list[PipelineTable], dynamic: list[str] | None
     ) -> list[PipelineTable]:
         entity = self.project.pipelines[pipeline_name]
-        seen = self._seen(pipeline_name)
-        # a resource whose tables are all known by now no longer needs its placeholder
-        seen_resources = {t.resource for t in seen}
         dynamic = list(dynamic or [])
-        tables: list[PipelineTable] = []
-        for t in static:
-            if t.resource in dynamic and t.table == t.resource and t.resource in seen_resources:
-                continue  # placeholder named after a per-row-table resource: real tables known
-            tables.append(t)
+        seen = self._seen(pipeline_name)
+        tables = list(static)
         names = {t.table for t in tables}
-        for t in seen:
+        for t in [*seen, *self._declared(entity.dataset_name, static + seen, dynamic)]:
             if t.table not in names:
                 tables.append(t)
                 names.add(t.table)
-        for t in self._declared(entity.dataset_name, tables, dynamic):
-            if t.table not in names:
-                tables.append(t)
-                names.add(t.table)
+        # a per-row resource is listed under its own name until tables of it are known
+        placeholders = {t.table for t in static if t.resource in dynamic and t.table == t.resource}
+        covered = {t.resource for t in tables if t.table not in placeholders}
+        seen_names = {t.table for t in seen}
+        tables = [
+            t for t in tables
+            if t.table not in placeholders or t.table in seen_names
+            or not ({t.resource, ""} & covered)
+        ]
         if entity.resources:  # the pipeline loads a selection of the source's resources
             tables = [t for t in tables if not t.resource or t.resource in entity.resources]
         return tables
