@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance
 from dagster_support import run_assets
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from helpers import make_project, write
 from pg import PgDatabase, pg_db, pg_server  # noqa: F401 - fixtures
 from sources_support import (
@@ -118,6 +119,7 @@ def test_missing_source_config_is_a_located_error_and_writes_nothing(tmp_path: P
 
     with pytest.raises(SourceBuildError) as exc:
         current.runner(str(root)).run_pipeline("family_pipeline")
+    assert isinstance(exc.value, ConfigFieldMissingException)  # dlt's type too, for callers
     assert exc.value.pipeline == "family_pipeline"
     assert exc.value.source == "sql_family"
     assert exc.value.missing == ["credentials"]
@@ -311,11 +313,13 @@ def test_project_source_and_resource_with_required_config(
     assert proc.returncode == 0, proc.stderr
     assert table_counts(root, "station_data") == {"station_7": 2}
 
+    # a resource's arguments resolve when it is extracted: dlt's step error names the
+    # pipeline, the key and where it was looked up
     proc = cli(root, "pipeline", "station_pipeline", "run")
     assert proc.returncode == 1
-    assert "pipeline 'station_pipeline'" in proc.stderr
-    assert "missing config value(s) station" in proc.stderr
-    assert "SOURCES__STATION_7__STATION" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "pipeline 'station_pipeline' failed at step extract" in proc.stderr
+    assert "`station`" in proc.stderr and "SOURCES__STATION_7__STATION" in proc.stderr
 
 
 def test_materialize_without_the_secret_fails_the_step_with_the_located_error(

@@ -7,6 +7,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
 from dltplus_dagster.project.errors import (
     EntityNotFound,
     InvalidDestination,
@@ -29,6 +31,59 @@ if TYPE_CHECKING:
     from dlt.extract.source import DltSource
 
     from dltplus_dagster.project.catalog import Dataset
+
+class SourceConfigMissing(SourceBuildError, ConfigFieldMissingException):
+    """A source that lacks config values: the located `SourceBuildError` (naming source,
+    pipeline and keys), and dlt's `ConfigFieldMissingException` (its lookup traces) alike."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        missing: Sequence[str] = (),
+        pipeline: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        dlt_error: ConfigFieldMissingException | None = None,
+    ) -> None:
+        # the two bases take other arguments: set what each reads, then the message once
+        self.source, self.missing, self.pipeline = source, list(missing), pipeline
+        self.detail = message
+        self.message = f"pipeline '{pipeline}': {message}" if pipeline else message
+        self.file, self.line, self.key = file, line, key
+        self.dlt_error = dlt_error
+        self.traces = getattr(dlt_error, "traces", {})
+        self.config = getattr(dlt_error, "config", None)
+        self.spec_name = getattr(dlt_error, "spec_name", "")
+        self.resolved_fields_set = getattr(dlt_error, "resolved_fields_set", [])
+        self.fields = list(self.traces)
+        Exception.__init__(self, self._format())
+
+    @classmethod
+    def from_errors(
+        cls, located: SourceBuildError, dlt_error: ConfigFieldMissingException
+    ) -> SourceConfigMissing:
+        return cls(
+            located.detail, source=located.source, missing=located.missing,
+            pipeline=located.pipeline, file=located.file, line=located.line, key=located.key,
+            dlt_error=dlt_error,
+        )
+
+    def in_pipeline(self, pipeline: str) -> SourceBuildError:
+        if self.pipeline == pipeline:
+            return self
+        moved = type(self)(
+            self.detail, source=self.source, missing=self.missing, pipeline=pipeline,
+            file=self.file, line=self.line, key=self.key, dlt_error=self.dlt_error,
+        )
+        moved.__cause__ = self.__cause__
+        return moved
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
 
 _NOT_ALLOWED = "Implicit entities are disabled (project.allow_undefined_entities: false)."
 
@@ -103,8 +158,6 @@ class EntityFactory:
         function with no arguments. A source that cannot be built raises `SourceBuildError`
         located at its manifest entry (missing config values are named, never shown).
         """
-        from dlt.common.configuration.exceptions import ConfigFieldMissingException
-
         entity = self.get_source_entity(name)
         factory = self.get_source_factory(name)
         kwargs = {**entity.with_args, **overrides}
@@ -126,9 +179,13 @@ class EntityFactory:
                 f"{type(e).__name__}: {_first_line(e)}",
             ) from e
 
-    def missing_config_error(self, name: str, error: Any) -> SourceBuildError:
-        """The located error for dlt's `ConfigFieldMissingException` raised by source `name`
-        (building it, or extracting a resource whose arguments resolve at extract time)."""
+    def missing_config_error(
+        self, name: str, error: ConfigFieldMissingException
+    ) -> SourceConfigMissing:
+        """The located error for dlt's `ConfigFieldMissingException` raised building source
+        `name`; still dlt's exception type for callers catching that. (A resource whose
+        arguments resolve only at extract fails in dlt's extract step instead, with dlt's
+        message naming the pipeline, the keys and the lookups.)"""
         entity = self.get_source_entity(name)
         missing = _missing_fields(error)
         env = ", ".join(f"SOURCES__{name.upper()}__{m.upper().replace('.', '__')}"
@@ -139,7 +196,7 @@ class EntityFactory:
             f"under [sources.{name}] in .dlt/config.toml or .dlt/secrets.toml "
             f"(<profile>.secrets.toml), or as env vars ({env})"
         )
-        return self._source_error(name, message, missing)
+        return SourceConfigMissing.from_errors(self._source_error(name, message, missing), error)
 
     def _source_error(
         self, name: str, message: str, missing: Sequence[str] = (),

@@ -208,19 +208,11 @@ class Runner:
 
             files = local_file_config(self.entities.destination_type(entity.destination), name)
             try:
-                try:
-                    with dlt.config.values(files):
-                        info, attempts = run_with_retries(attempt, rc, name, self.secrets())
-                except BaseException:
-                    drop_trace_holding_secrets(pipeline.working_dir, self.secrets())
-                    raise
-            except Exception as e:
-                # a resource whose arguments resolve only at extract (a standalone resource)
-                missing = _extract_config_missing(e)
-                if missing is None:
-                    raise
-                error = self.entities.missing_config_error(entity.source, missing)
-                raise error.in_pipeline(name) from e
+                with dlt.config.values(files):
+                    info, attempts = run_with_retries(attempt, rc, name, self.secrets())
+            except BaseException:
+                drop_trace_holding_secrets(pipeline.working_dir, self.secrets())
+                raise
         result = _result(pipeline, entity.destination, self.entities, info, attempts, started,
                          normalized[-1] if normalized else None)
         result.new_tables = self._record_tables(name, pipeline, entity.destination, expected)
@@ -331,26 +323,6 @@ def finish_schema_races(
             time.sleep(random.uniform(0.1, 0.5) * n)
             fn = pipeline.load
     raise AssertionError("unreachable")
-
-
-def _extract_config_missing(error: BaseException) -> Any:
-    """dlt's `ConfigFieldMissingException` behind a failed extract step, else None."""
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
-    from dlt.pipeline.exceptions import PipelineStepFailed
-
-    if not isinstance(error, PipelineStepFailed) or error.step != "extract":
-        return None
-    seen: set[int] = set()
-    chain: list[BaseException | None] = [error]
-    while chain:
-        e = chain.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ConfigFieldMissingException):
-            return e
-        chain += [e.__cause__, e.__context__, getattr(e, "exception", None)]
-    return None
 
 
 def _retryable(steps: tuple[str, ...]) -> Any:
