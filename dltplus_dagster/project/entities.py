@@ -155,29 +155,33 @@ class EntityFactory:
 
         Arguments not given there are injected by dlt from `sources.<name>.<arg>` (the
         manifest entry, the profile's TOML files, env vars), as when calling the decorated
-        function with no arguments. A source that cannot be built raises `SourceBuildError`
-        located at its manifest entry (missing config values are named, never shown).
+        function with no arguments. Missing config values (named, never shown) and arguments
+        that do not fit raise a `SourceBuildError` located at the manifest entry; an error of
+        the source's own code propagates as it is (see `source_error`).
         """
         entity = self.get_source_entity(name)
         factory = self.get_source_factory(name)
         kwargs = {**entity.with_args, **overrides}
-        ref = entity.type or entity.name
         try:
             return factory(**kwargs)
         except ConfigFieldMissingException as e:
             raise self.missing_config_error(name, e) from e
-        except ProjectError:
-            raise
         except TypeError as e:
             raise self._source_error(
-                name, f"source '{name}' (type {ref}): the arguments do not fit: {e}",
+                name, f"source '{name}': the arguments do not fit: {e}",
                 key_suffix=("with_args",) if entity.with_args else (),
             ) from e
-        except Exception as e:  # the source's own code failed while building its resources
-            raise self._source_error(
-                name, f"source '{name}' (type {ref}) could not be built: "
-                f"{type(e).__name__}: {_first_line(e)}",
-            ) from e
+        # any other error is the source's own (a table it reflects does not exist): it keeps
+        # its type and stack; `source_error` locates it where a caller must not fail whole
+
+    def source_error(self, name: str, error: Exception) -> SourceBuildError:
+        """A located `SourceBuildError` for an error source `name` raised while being built."""
+        if isinstance(error, SourceBuildError):
+            return error
+        return self._source_error(
+            name, f"source '{name}' could not be built: {type(error).__name__}: "
+            f"{_first_line(error)}",
+        )
 
     def missing_config_error(
         self, name: str, error: ConfigFieldMissingException
@@ -186,13 +190,11 @@ class EntityFactory:
         `name`; still dlt's exception type for callers catching that. (A resource whose
         arguments resolve only at extract fails in dlt's extract step instead, with dlt's
         message naming the pipeline, the keys and the lookups.)"""
-        entity = self.get_source_entity(name)
         missing = _missing_fields(error)
         env = ", ".join(f"SOURCES__{name.upper()}__{m.upper().replace('.', '__')}"
                         for m in missing)
         message = (
-            f"source '{name}' (type {entity.type or entity.name}) cannot be built: missing "
-            f"config value(s) {', '.join(missing)}. Set them under sources.{name} in dlt.yml, "
+            f"source '{name}' cannot be built: missing config value(s) {', '.join(missing)}. Set them under sources.{name} in dlt.yml, "
             f"under [sources.{name}] in .dlt/config.toml or .dlt/secrets.toml "
             f"(<profile>.secrets.toml), or as env vars ({env})"
         )

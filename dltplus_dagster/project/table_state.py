@@ -123,6 +123,9 @@ class TableState:
                 )
             except SourceBuildError as e:
                 raise e.in_pipeline(pipeline_name) from e.__cause__
+            except Exception as e:  # the source's own error: located, so callers go on
+                located = self.entities.source_error(entity.source or "", e)
+                raise located.in_pipeline(pipeline_name) from e
             cached = self._doc["pipelines"].setdefault(pipeline_name, {})
             cached.update({
                 "fingerprint": fp,
