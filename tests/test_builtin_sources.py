@@ -342,3 +342,21 @@ def test_materialize_without_the_secret_fails_the_step_with_the_located_error(
     assert "sources.sql_family" in text and "pipeline 'family_pipeline'" in text
     assert "credentials" in text
     assert "KeyError" not in text.split("\n")[0]
+
+
+def test_config_value_of_the_wrong_type_is_located_and_not_shown(tmp_path: Path) -> None:
+    """`write_disposition: replace` under an `sql_table` source: dlt cannot coerce it into
+    the argument's type; the error names the key, never the value."""
+    yml = SQL_YML.replace("    primary_key: rfam_id\n",
+                          "    primary_key: rfam_id\n    write_disposition: replace\n")
+    root = make_project(tmp_path, yml, {
+        ".dlt/secrets.toml": '[sources.sql_family]\ncredentials = "postgresql+psycopg2://'
+                             'u:pw-never-shown@127.0.0.1:1/nowhere"\n'})
+    proc = cli(root, "pipeline", "family_pipeline", "run")
+    assert proc.returncode == 1
+    err = proc.stderr.strip()
+    assert err.startswith("Error: dlt.yml:9: sources.sql_family.write_disposition: "
+                          "pipeline 'family_pipeline': "), err
+    assert "cannot be used as" in err
+    assert "replace" not in err and "pw-never-shown" not in err and "Traceback" not in err
+    assert not duckdb_path(root).exists()

@@ -7,7 +7,10 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+)
 
 from dltplus_dagster.project.errors import (
     EntityNotFound,
@@ -166,6 +169,15 @@ class EntityFactory:
             return factory(**kwargs)
         except ConfigFieldMissingException as e:
             raise self.missing_config_error(name, e) from e
+        except ConfigValueCannotBeCoercedException as e:
+            # a manifest/TOML value of the wrong type; the value itself may be a secret
+            field = e.field_name
+            raise self._source_error(
+                name, f"source '{name}': the config value of `{field}` cannot be used as "
+                f"{_type_name(e.hint)}",
+                key_suffix=(field,) if field in self.project.sources.get(name, entity).config
+                else (),
+            ) from e
         except TypeError as e:
             raise self._source_error(
                 name, f"source '{name}': the arguments do not fit: {e}",
@@ -440,6 +452,12 @@ def _missing_fields(error: Any, prefix: str = "") -> list[str]:
         else:
             names.append(f"{prefix}{field_name}")
     return list(dict.fromkeys(names))
+
+
+def _type_name(hint: Any) -> str:
+    """A short readable name of a type hint (`str`, `Literal['append', ...]`)."""
+    text = getattr(hint, "__name__", None) if isinstance(hint, type) else None
+    return text or str(hint).replace("typing.", "")
 
 
 def _first_line(error: BaseException) -> str:
