@@ -170,3 +170,23 @@ def test_runner_cli_row_counts_and_prepare_report_every_table(tmp_path: Path) ->
     forget_local_data(root)  # the stored schema alone decides the assets, not local state
     keys = set(build_definitions(str(root)).resolve_asset_graph().get_all_asset_keys())
     assert keys == {key(t) for t in ROWS}
+
+
+def test_a_hand_edited_table_cache_is_ignored_not_fatal(tmp_path: Path) -> None:
+    """Entries of `.dlt/.dltplus_state.json` that do not fit count as not cached."""
+    import json
+
+    root = _project(tmp_path)
+    state = root / ".dlt" / ".dltplus_state.json"
+    for doc in (
+        {"version": 1, "pipelines": {"activity_pipeline": ["not", "a", "mapping"]}},
+        {"version": 1, "pipelines": {"activity_pipeline": {
+            "seen": {"dataset": DS, "destination": "warehouse",
+                     "tables": [{"bogus": 1}, "x", {"resource": "orders", "table": None}]},
+            "tables": "nope", "dynamic": "events", "fingerprint": 3}}},
+        {"version": 1, "pipelines": [1, 2]},
+    ):
+        state.parent.mkdir(exist_ok=True)
+        state.write_text(json.dumps(doc), encoding="utf-8")
+        keys = set(build_definitions(str(root)).resolve_asset_graph().get_all_asset_keys())
+        assert keys == {key("events"), key("orders")}

@@ -63,7 +63,16 @@ class TableState:
         try:
             with open(self.path, encoding="utf-8") as f:
                 doc = json.load(f)
-            if doc.get("version") == _VERSION:
+            if isinstance(doc, dict) and doc.get("version") == _VERSION and isinstance(
+                doc.get("pipelines"), dict
+            ):
+                # an entry that is no mapping (a hand-edited file) counts as not cached
+                doc["pipelines"] = {
+                    n: e for n, e in doc["pipelines"].items() if isinstance(e, dict)
+                }
+                for entry in doc["pipelines"].values():
+                    if not isinstance(entry.get("seen", {}), dict):
+                        del entry["seen"]
                 return doc
         except (OSError, ValueError):
             pass
@@ -146,7 +155,7 @@ class TableState:
         self, pipeline_name: str, static: list[PipelineTable], dynamic: list[str] | None
     ) -> list[PipelineTable]:
         entity = self.project.pipelines[pipeline_name]
-        dynamic = list(dynamic or [])
+        dynamic = [d for d in dynamic if isinstance(d, str)] if isinstance(dynamic, list) else []
         seen = self._seen(pipeline_name)
         tables = list(static)
         names = {t.table for t in tables}
@@ -311,7 +320,17 @@ def schema_tables(schema: Any) -> list[PipelineTable]:
 
 
 def _tables(rows: Any) -> list[PipelineTable]:
-    return [PipelineTable(**row) for row in rows or []]
+    """Table entries of the cache file; entries that do not fit (a hand-edited or foreign
+    file) are skipped, as a missing cache would be."""
+    tables = []
+    for row in rows if isinstance(rows, list) else []:
+        try:
+            table = PipelineTable(**row)
+        except TypeError:
+            continue
+        if isinstance(table.table, str) and table.table and isinstance(table.resource, str):
+            tables.append(table)
+    return tables
 
 
 def _describe(resource: Any) -> str | None:
