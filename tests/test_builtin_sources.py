@@ -360,3 +360,34 @@ def test_config_value_of_the_wrong_type_is_located_and_not_shown(tmp_path: Path)
     assert "cannot be used as" in err
     assert "replace" not in err and "pw-never-shown" not in err and "Traceback" not in err
     assert not duckdb_path(root).exists()
+
+
+def test_filesystem_bucket_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    """dlt finds no files in a missing local folder and loads nothing: a typo in `bucket_url`
+    would pass unnoticed, so the run is refused naming the key."""
+    root = make_project(tmp_path, """
+        project:
+          name: typo_project
+        sources:
+          event_files:
+            type: filesystem.readers
+            bucket_url: "{project_dir}/files/evnets"
+            file_glob: "*.jsonl"
+        destinations:
+          warehouse:
+            type: duckdb
+        pipelines:
+          events_pipeline:
+            source: event_files
+            destination: warehouse
+            dataset_name: files_data
+            resources: [read_jsonl]
+    """)
+    proc = cli(root, "pipeline", "events_pipeline", "run")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        "Error: dlt.yml:6: sources.event_files.bucket_url: pipeline 'events_pipeline': "), proc.stderr
+    assert "files/evnets" in proc.stderr and "does not exist" in proc.stderr
+    assert not duckdb_path(root).exists()
+    (root / "files" / "evnets").mkdir(parents=True)  # an empty folder is a valid bucket
+    assert current.runner(str(root)).run_pipeline("events_pipeline").row_counts == {}

@@ -186,6 +186,28 @@ class EntityFactory:
         # any other error is the source's own (a table it reflects does not exist): it keeps
         # its type and stack; `source_error` locates it where a caller must not fail whole
 
+    def missing_local_bucket(self, name: str) -> SourceBuildError | None:
+        """For a `filesystem` source whose manifest `bucket_url` is a local folder that does not
+        exist: the located error (dlt would find no files and load nothing, silently)."""
+        from dlt.common.storages.configuration import FilesystemConfiguration
+
+        entity = self.get_source_entity(name)
+        bucket_url = entity.config.get("bucket_url")
+        if not (entity.type or "").startswith("filesystem") or not isinstance(bucket_url, str):
+            return None
+        if not FilesystemConfiguration.is_local_path(bucket_url) and not bucket_url.startswith(
+            "file://"
+        ):
+            return None
+        path = (FilesystemConfiguration.make_local_path(bucket_url)
+                if bucket_url.startswith("file://") else bucket_url)
+        if not os.path.isabs(path) or os.path.isdir(path):
+            return None  # a relative path is dlt's to resolve
+        return self._source_error(
+            name, f"source '{name}': bucket_url is a local folder that does not exist "
+            f"({path}); a run would find no files", key_suffix=("bucket_url",),
+        )
+
     def source_error(self, name: str, error: Exception) -> SourceBuildError:
         """A located `SourceBuildError` for an error source `name` raised while being built."""
         if isinstance(error, SourceBuildError):

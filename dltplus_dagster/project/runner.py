@@ -152,6 +152,8 @@ class Runner:
                 kwargs["destination"] = destination
 
             def make_source() -> Any:
+                if missing := self.entities.missing_local_bucket(entity.source):
+                    raise missing.in_pipeline(name)
                 try:
                     source = self.entities.get_source(entity.source, **(source_args or {}))
                 except SourceBuildError as e:
