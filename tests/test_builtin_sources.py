@@ -391,3 +391,36 @@ def test_filesystem_bucket_that_does_not_exist_is_refused(tmp_path: Path) -> Non
     assert not duckdb_path(root).exists()
     (root / "files" / "evnets").mkdir(parents=True)  # an empty folder is a valid bucket
     assert current.runner(str(root)).run_pipeline("events_pipeline").row_counts == {}
+
+
+def test_a_source_failing_at_definitions_load_is_located_and_keeps_its_type_in_runs(
+    tmp_path: Path, pg_db: PgDatabase, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    """`sql_table` reflects its table when built: a table that does not exist fails the
+    source's own code. Definitions load the other pipelines and warn (located); a run raises
+    the source's error as it is."""
+    from sqlalchemy.exc import NoSuchTableError
+
+    _family_table(pg_db)
+    yml = SQL_YML.replace("    table: family\n", "    table: no_such_table\n") + """
+  letters_pipeline:
+    source: letters
+    destination: warehouse
+    dataset_name: letters_data
+"""
+    root = make_project(
+        tmp_path, yml.replace("sources:\n", "sources:\n  letters:\n    count: 3\n"),
+        {"sources/letters.py": LETTERS,
+         ".dlt/secrets.toml": f'[sources.sql_family]\ncredentials = "{_sqlalchemy_dsn(pg_db)}"\n'},
+    )
+    with caplog.at_level(logging.WARNING):
+        defs = build_definitions(str(root))
+    assert set(defs.resolve_asset_graph().get_all_asset_keys()) == {
+        AssetKey(["letters_data", "letters"])}
+    warned = "\n".join(r.getMessage() for r in caplog.records)
+    assert "sources.sql_family: pipeline 'family_pipeline'" in warned
+    assert "NoSuchTableError: no_such_table" in warned
+    assert "dltplus-test-pw" not in warned
+
+    with pytest.raises(NoSuchTableError):
+        current.runner(str(root)).run_pipeline("family_pipeline")

@@ -213,6 +213,10 @@ class TableState:
         seen = schema_tables(schema)
         if not seen:
             return []
+        old_entry = (self._doc["pipelines"].get(pipeline_name) or {}).get("seen") or {}
+        if old_entry == {"dataset": dataset, "destination": destination,
+                         "tables": [asdict(t) for t in seen]}:
+            return []  # nothing new: the file stays as it is
 
         def change(doc: dict[str, Any]) -> None:
             entry = doc["pipelines"].setdefault(pipeline_name, {})
