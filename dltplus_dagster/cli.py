@@ -343,7 +343,6 @@ def project_info(session: Session, args: argparse.Namespace) -> int:
 def project_prepare(session: Session, args: argparse.Namespace) -> int:
     """Fill the table-list cache (`.dlt/.dltplus_state.json`) for every pipeline, so that a
     code location loads without calling source factories (e.g. in an image build step)."""
-    from dltplus_dagster.project.errors import SourceBuildError
     from dltplus_dagster.project.table_state import STATE_FILE, TableState
 
     project = session.project()
@@ -359,11 +358,8 @@ def project_prepare(session: Session, args: argparse.Namespace) -> int:
             except Exception as e:  # noqa: BLE001 - reported per pipeline, the others go on
                 failed += 1
                 first_line = error_message(e).splitlines()[0]  # dlt appends its lookup trace
-                if isinstance(e, SourceBuildError):  # located: names pipeline, source and key
-                    print(f"  ! {name}: {session.clean(first_line)}", file=sys.stderr)
-                else:
-                    print(f"  ! {name}: source '{entity.source}' could not be built: "
-                          f"{session.clean(first_line)}", file=sys.stderr)
+                print(f"  ! {name}: source '{entity.source}' could not be built: "
+                      f"{session.clean(first_line)}", file=sys.stderr)
                 continue
             try:  # tables a run decided (nested, named per row): from the stored schema
                 if state.record_stored_schema(name):
