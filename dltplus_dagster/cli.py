@@ -364,6 +364,12 @@ def project_prepare(session: Session, args: argparse.Namespace) -> int:
                 print(f"  ! {name}: source '{entity.source}' could not be built: "
                       f"{session.clean(first_line)}", file=sys.stderr)
                 continue
+            try:  # tables a run decided (nested, named per row): from the stored schema
+                if state.record_stored_schema(name):
+                    tables = state.pipeline_tables(name)
+            except Exception as e:  # noqa: BLE001 - an unreachable destination: a note only
+                print(f"  ({name}: the stored schema was not read: "
+                      f"{session.clean(error_message(e).splitlines()[0])})", file=sys.stderr)
             listed = ", ".join(t.table for t in tables) or "(no tables)"
             print(f"  * {name}: {listed} ({'cached' if cached else 'discovered'})")
     finally:

@@ -1,6 +1,7 @@
 """Asset factories: pipelines, transformations and external dataset tables of a project."""
 
 import contextlib
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -32,18 +33,21 @@ from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.catalog import Dataset
 from dltplus_dagster.project.entities import EntityFactory
-from dltplus_dagster.project.errors import ProjectError
+from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.model import TableCheck
 from dltplus_dagster.project.names import dagster_name, naming_for
 from dltplus_dagster.project.project import Project
+from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
-from dltplus_dagster.project.table_state import TableState
+from dltplus_dagster.project.table_state import PipelineTable, TableState
 
 DATASET_IO_MANAGER_KEY = "dlt_dataset_io"
 LOCAL_FILE_TAG = "dltplus/local_file"
 """Op tag naming the local DuckDB file a step opens; the executor allows one such step at a time."""
 
 LOCAL_FILE_DESTINATIONS = ("duckdb", "motherduck_local")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,9 +112,10 @@ def build_project_assets(
     try:
         for name in project.pipelines:
             assets_def = pipeline_assets(project, entities, state, name, translator)
-            result.assets.append(assets_def)
-            result.keys_by_pipeline[name] = list(assets_def.keys)
-            produced.update(assets_def.keys)
+            result.keys_by_pipeline[name] = list(assets_def.keys) if assets_def else []
+            if assets_def is not None:
+                result.assets.append(assets_def)
+                produced.update(assets_def.keys)
     finally:
         state.save()
     for name in project.transformations:
@@ -159,20 +164,37 @@ def pipeline_assets(
     state: TableState,
     name: str,
     translator: DltProjectTranslator,
-) -> AssetsDefinition:
-    """One multi-asset per pipeline, one asset per table, subsettable by resource."""
+) -> AssetsDefinition | None:
+    """One multi-asset per pipeline, one asset per table, subsettable by resource.
+
+    Nested tables (`orders__items`) and tables named per row are assets too once known (see
+    `TableState`); a nested table depends on its parent table. A pipeline whose source cannot
+    be built now (a config value or secret only the run environment has) keeps the tables
+    known without it, and is left out (with a warning naming pipeline, source and key) when
+    there are none: `validate` accepts such a project, so the other pipelines still load.
+    """
     entity = entities.get_pipeline_entity(name)
     dataset = entity.dataset_name or ""
     destination = entity.destination or ""
     dest_type = entities.destination_type(destination)
-    tables = state.pipeline_tables(name)
+    try:
+        tables = state.pipeline_tables(name)
+    except SourceBuildError as e:
+        tables = state.known_tables(name)
+        secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
+        logger.warning("%s; %s", scrub(str(e), secrets),
+                       f"its known tables: {', '.join(t.table for t in tables)}"
+                       if tables else "the pipeline has no assets until it can be built")
+        if not tables:
+            return None
     naming = _table_naming(entities, destination)
     specs: list[AssetSpec] = []
     resource_by_key: dict[AssetKey, str] = {}
     table_by_key: dict[AssetKey, str] = {}
     checks = []
-    for t in tables:
-        data = TableAssetData(
+
+    def table_data(t: PipelineTable, deps: Sequence[AssetKey] = ()) -> TableAssetData:
+        return TableAssetData(
             kind="pipeline",
             entity=name,
             dataset=dataset,
@@ -182,8 +204,14 @@ def pipeline_assets(
             description=t.description or entity.description,
             group=entity.group or project.dagster.default_group,
             tags=entity.tags,
+            deps=deps,
             key_prefix=project.dagster.asset_key_prefix,
         )
+
+    key_by_table = {t.table: translator.get_asset_key(table_data(t)) for t in tables}
+    for t in tables:
+        parent = key_by_table.get(t.parent or "")
+        data = table_data(t, [parent] if parent is not None else ())
         spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
         specs.append(spec)
         resource_by_key[spec.key] = t.resource
@@ -204,8 +232,13 @@ def pipeline_assets(
         context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
+        wanted_resources = {resource_by_key[k] for k in selected}
+        # a nested table selects its root's resource; "" (a declared table that one of
+        # several per-row resources writes) runs them all
         resources = (
-            sorted({resource_by_key[k] for k in selected}) if len(selected) < len(specs) else None
+            sorted(wanted_resources)
+            if len(selected) < len(specs) and "" not in wanted_resources
+            else None
         )
         with dlt_project.bound() as run_project:
             runner = dlt_project.runner()
@@ -214,6 +247,11 @@ def pipeline_assets(
             work_dir = os.path.join(run_project.data_dir, "runs", context.run_id, name)
             result = runner.run_pipeline(name, resources=resources, pipelines_dir=work_dir)
             context.log.info(str(result))
+            if result.new_tables:
+                context.log.warning(
+                    f"pipeline {name} loaded table(s) {', '.join(result.new_tables)} that are "
+                    "not assets yet: reload the definitions to see them"
+                )
             ds = dlt_project.catalog().dataset(result.dataset_name, result.destination_name)
             if result.load_info is not None and result.load_info.pipeline.default_schema_name:
                 # the loaded tables are in the schema the run just stored: no need to read it

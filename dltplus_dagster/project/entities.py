@@ -8,10 +8,16 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+)
+
 from dltplus_dagster.project.errors import (
     EntityNotFound,
     InvalidDestination,
     ProjectError,
+    SourceBuildError,
     SourceReferenceError,
 )
 from dltplus_dagster.project.model import (
@@ -31,6 +37,59 @@ if TYPE_CHECKING:
     from dlt.extract.source import DltSource
 
     from dltplus_dagster.project.catalog import Dataset
+
+class SourceConfigMissing(SourceBuildError, ConfigFieldMissingException):
+    """A source that lacks config values: the located `SourceBuildError` (naming source,
+    pipeline and keys), and dlt's `ConfigFieldMissingException` (its lookup traces) alike."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        missing: Sequence[str] = (),
+        pipeline: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        dlt_error: ConfigFieldMissingException | None = None,
+    ) -> None:
+        # the two bases take other arguments: set what each reads, then the message once
+        self.source, self.missing, self.pipeline = source, list(missing), pipeline
+        self.detail = message
+        self.message = f"pipeline '{pipeline}': {message}" if pipeline else message
+        self.file, self.line, self.key = file, line, key
+        self.dlt_error = dlt_error
+        self.traces = getattr(dlt_error, "traces", {})
+        self.config = getattr(dlt_error, "config", None)
+        self.spec_name = getattr(dlt_error, "spec_name", "")
+        self.resolved_fields_set = getattr(dlt_error, "resolved_fields_set", [])
+        self.fields = list(self.traces)
+        Exception.__init__(self, self._format())
+
+    @classmethod
+    def from_errors(
+        cls, located: SourceBuildError, dlt_error: ConfigFieldMissingException
+    ) -> SourceConfigMissing:
+        return cls(
+            located.detail, source=located.source, missing=located.missing,
+            pipeline=located.pipeline, file=located.file, line=located.line, key=located.key,
+            dlt_error=dlt_error,
+        )
+
+    def in_pipeline(self, pipeline: str) -> SourceBuildError:
+        if self.pipeline == pipeline:
+            return self
+        moved = type(self)(
+            self.detail, source=self.source, missing=self.missing, pipeline=pipeline,
+            file=self.file, line=self.line, key=self.key, dlt_error=self.dlt_error,
+        )
+        moved.__cause__ = self.__cause__
+        return moved
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
 
 _NOT_ALLOWED = "Implicit entities are disabled (project.allow_undefined_entities: false)."
 
@@ -98,7 +157,14 @@ class EntityFactory:
         return _as_source_factory(obj, source_name)
 
     def get_source(self, name: str, **overrides: Any) -> DltSource:
-        """The `DltSource` of a source entity, called with `with_args` (and `overrides`)."""
+        """The `DltSource` of a source entity, called with `with_args` (and `overrides`).
+
+        Arguments not given there are injected by dlt from `sources.<name>.<arg>` (the
+        manifest entry, the profile's TOML files, env vars), as when calling the decorated
+        function with no arguments. Missing config values (named, never shown) and arguments
+        that do not fit raise a `SourceBuildError` located at the manifest entry; an error of
+        the source's own code propagates as it is (see `source_error`).
+        """
         entity = self.get_source_entity(name)
         factory = self.get_source_factory(name)
         # dlt coerces config it resolves, not explicit arguments: coerce `with_args` the same way
@@ -109,8 +175,84 @@ class EntityFactory:
         kwargs = {**coerce_source_args(factory, entity.with_args), **overrides}
         try:
             return factory(**kwargs)
+        except ConfigFieldMissingException as e:
+            raise self.missing_config_error(name, e) from e
+        except ConfigValueCannotBeCoercedException as e:
+            # a manifest/TOML value of the wrong type; the value itself may be a secret
+            field = e.field_name
+            raise self._source_error(
+                name, f"source '{name}': the config value of `{field}` cannot be used as "
+                f"{_type_name(e.hint)}",
+                key_suffix=(field,) if field in self.project.sources.get(name, entity).config
+                else (),
+            ) from e
         except TypeError as e:
-            raise ProjectError(f"dlt.yml: sources.{name}.with_args: {e}") from e
+            raise self._source_error(
+                name, f"source '{name}': the arguments do not fit: {e}",
+                key_suffix=("with_args",) if entity.with_args else (),
+            ) from e
+        # any other error is the source's own (a table it reflects does not exist): it keeps
+        # its type and stack; `source_error` locates it where a caller must not fail whole
+
+    def missing_local_bucket(self, name: str) -> SourceBuildError | None:
+        """For a `filesystem` source whose manifest `bucket_url` is a local folder that does not
+        exist: the located error (dlt would find no files and load nothing, silently)."""
+        from dlt.common.storages.configuration import FilesystemConfiguration
+
+        entity = self.get_source_entity(name)
+        bucket_url = entity.config.get("bucket_url")
+        if not (entity.type or "").startswith("filesystem") or not isinstance(bucket_url, str):
+            return None
+        if not FilesystemConfiguration.is_local_path(bucket_url) and not bucket_url.startswith(
+            "file://"
+        ):
+            return None
+        path = (FilesystemConfiguration.make_local_path(bucket_url)
+                if bucket_url.startswith("file://") else bucket_url)
+        if not os.path.isabs(path) or os.path.isdir(path):
+            return None  # a relative path is dlt's to resolve
+        return self._source_error(
+            name, f"source '{name}': bucket_url is a local folder that does not exist "
+            f"({path}); a run would find no files", key_suffix=("bucket_url",),
+        )
+
+    def source_error(self, name: str, error: Exception) -> SourceBuildError:
+        """A located `SourceBuildError` for an error source `name` raised while being built."""
+        if isinstance(error, SourceBuildError):
+            return error
+        return self._source_error(
+            name, f"source '{name}' could not be built: {type(error).__name__}: "
+            f"{_first_line(error)}",
+        )
+
+    def missing_config_error(
+        self, name: str, error: ConfigFieldMissingException
+    ) -> SourceConfigMissing:
+        """The located error for dlt's `ConfigFieldMissingException` raised building source
+        `name`; still dlt's exception type for callers catching that. (A resource whose
+        arguments resolve only at extract fails in dlt's extract step instead, with dlt's
+        message naming the pipeline, the keys and the lookups.)"""
+        missing = _missing_fields(error)
+        env = ", ".join(f"SOURCES__{name.upper()}__{m.upper().replace('.', '__')}"
+                        for m in missing)
+        message = (
+            f"source '{name}' cannot be built: missing config value(s) {', '.join(missing)}. Set them under sources.{name} in dlt.yml, "
+            f"under [sources.{name}] in .dlt/config.toml or .dlt/secrets.toml "
+            f"(<profile>.secrets.toml), or as env vars ({env})"
+        )
+        return SourceConfigMissing.from_errors(self._source_error(name, message, missing), error)
+
+    def _source_error(
+        self, name: str, message: str, missing: Sequence[str] = (),
+        key_suffix: tuple[str, ...] = (),
+    ) -> SourceBuildError:
+        path = ("sources", name, *key_suffix) if name in self.project.sources else ("sources",)
+        file, line = self.project.locations.find(path)
+        shown = os.path.relpath(file, self.project.project_dir) if file else "dlt.yml"
+        return SourceBuildError(
+            message, source=name, missing=missing, file=shown, line=line,
+            key=".".join(("sources", name, *key_suffix)),
+        )
 
     # --- destinations ---
     def get_destination(self, name: str) -> Destination:
@@ -319,6 +461,12 @@ def _as_source_factory(obj: Any, name: str) -> Any:
 
     if hasattr(obj, "clone") and hasattr(obj, "with_args"):  # a @dlt.source factory
         return obj.clone(name=name, section=name)
+    factory = getattr(obj, "_factory", None)
+    if isinstance(obj, DltResource) and hasattr(factory, "clone"):
+        # a top-level @dlt.resource (e.g. `sql_database.sql_table`): dlt's own one-resource
+        # source, so its arguments resolve from `sources.<name>` like a source's; a resource
+        # whose name comes from its arguments (`table`) is only named once they are resolved
+        return factory.clone(name=name, section=name)
     if isinstance(obj, DltResource) or callable(obj):
         resource_fn = obj
 
@@ -389,6 +537,32 @@ def _hint_name(hint: Any) -> str:
 
     inner = extract_inner_type(hint)
     return getattr(inner, "__name__", str(inner))
+
+
+def _missing_fields(error: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the fields a `ConfigFieldMissingException` reports (nested specs too)."""
+    from dlt.common.configuration.exceptions import LookupTraces
+
+    names: list[str] = []
+    for field_name, traces in error.traces.items():
+        nested = [t for t in traces if isinstance(t, LookupTraces)]
+        if nested and any(t.resolved_fields_set for t in nested):  # partly given: name the rest
+            for t in nested:
+                names += _missing_fields(t, f"{prefix}{field_name}.")
+        else:
+            names.append(f"{prefix}{field_name}")
+    return list(dict.fromkeys(names))
+
+
+def _type_name(hint: Any) -> str:
+    """A short readable name of a type hint (`str`, `Literal['append', ...]`)."""
+    text = getattr(hint, "__name__", None) if isinstance(hint, type) else None
+    return text or str(hint).replace("typing.", "")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
 
 
 def project_path(project: Project, *parts: str) -> str:

@@ -153,3 +153,38 @@ class DestinationFault(ProjectError):
         self.destination = destination
         self.holder_pid = holder_pid
         super().__init__(message)
+
+
+class SourceBuildError(ManifestError):
+    """A source entity whose factory cannot be called: config values it needs are missing,
+    its arguments do not fit, or the source itself failed while being built (a table it
+    reflects does not exist). Located at the source entry; `in_pipeline` names the pipeline."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        missing: Sequence[str] = (),
+        pipeline: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.source = source
+        self.missing = list(missing)
+        self.pipeline = pipeline
+        self.detail = message
+        shown = f"pipeline '{pipeline}': {message}" if pipeline else message
+        super().__init__(shown, file=file, line=line, key=key)
+
+    def in_pipeline(self, pipeline: str) -> SourceBuildError:
+        """The same error, saying which pipeline needed the source."""
+        if self.pipeline == pipeline:
+            return self
+        error = SourceBuildError(
+            self.detail, source=self.source, missing=self.missing, pipeline=pipeline,
+            file=self.file, line=self.line, key=self.key,
+        )
+        error.__cause__ = self.__cause__
+        return error

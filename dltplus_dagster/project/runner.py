@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.duckdb_load import load_destination
-from dltplus_dagster.project.errors import PipelineLocked, ProjectError
+from dltplus_dagster.project.errors import PipelineLocked, ProjectError, SourceBuildError
 from dltplus_dagster.project.faults import explain_fault
 from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import RunConfig
@@ -55,6 +55,9 @@ class RunResult:
     schema_hash: str | None = None
     tables: dict[str, Any] = field(default_factory=dict)
     """dlt table schemas (deep copies) of the loaded tables."""
+    new_tables: list[str] = field(default_factory=list)
+    """Tables this run found that the project's table lists did not know yet (nested tables,
+    table names decided per row): Dagster shows them after the next definitions reload."""
 
     @property
     def load_ids(self) -> list[str]:
@@ -62,10 +65,14 @@ class RunResult:
 
     def __str__(self) -> str:
         counts = ", ".join(f"{t}={n}" for t, n in self.row_counts.items()) or "no rows"
-        return (
+        text = (
             f"{self.pipeline_name}: loaded {counts} into {self.dataset_name}@"
             f"{self.destination_name} in {self.elapsed:.2f}s ({self.attempts} attempt(s))"
         )
+        if self.new_tables:
+            text += (f"; new table(s) {', '.join(self.new_tables)}: assets after the next "
+                     "definitions reload")
+        return text
 
 
 class Runner:
@@ -166,7 +173,12 @@ class Runner:
                 kwargs["destination"] = destination
 
             def make_source() -> Any:
-                source = self.entities.get_source(entity.source, **(source_args or {}))
+                if missing := self.entities.missing_local_bucket(entity.source):
+                    raise missing.in_pipeline(name)
+                try:
+                    source = self.entities.get_source(entity.source, **(source_args or {}))
+                except SourceBuildError as e:
+                    raise e.in_pipeline(name) from e.__cause__
                 for resource_name, table in entity.table_names.items():
                     if resource_name in source.resources:
                         source.resources[resource_name].apply_hints(table_name=table)
@@ -182,8 +194,13 @@ class Runner:
                     source = source.with_resources(*resources)
                 if limit is not None:
                     source = source.add_limit(limit)
+                expected.update(
+                    r.table_name for r in source.selected_resources.values()
+                    if isinstance(r.table_name, str)
+                )
                 return source
 
+            expected: set[str] = set()  # the resources' own table names (not news)
             extracted = False  # this run extracted a package (a retry must not extract again)
             normalized: list[Any] = []  # normalize info of this run's package
 
@@ -229,8 +246,30 @@ class Runner:
             finally:
                 scrub_trace(pipeline, secrets)  # failed *and* successful runs keep a trace
             info = scrub_secrets(info, secrets)
-        return _result(pipeline, entity.destination, self.entities, info, attempts, started,
-                       normalized[-1] if normalized else None)
+        result = _result(pipeline, entity.destination, self.entities, info, attempts, started,
+                         normalized[-1] if normalized else None)
+        result.new_tables = self._record_tables(name, pipeline, entity.destination, expected)
+        return result
+
+    def _record_tables(
+        self, name: str, pipeline: dlt.Pipeline, destination: str, expected: set[str]
+    ) -> list[str]:
+        """Remember the tables the run's schema holds (for definitions); the new ones."""
+        from dltplus_dagster.project.table_state import TableState
+
+        if not pipeline.default_schema_name:
+            return []
+        try:
+            state = TableState(self.project, self.entities)
+            new = state.record_run(name, pipeline.default_schema, pipeline.dataset_name,
+                                   destination, expected)
+        except Exception as e:  # noqa: BLE001 - bookkeeping never fails a finished run
+            logger.warning("pipeline %s: tables of the run not recorded: %s", name, e)
+            return []
+        if new:
+            logger.info("pipeline %s: new table(s) %s; they become assets after the next "
+                        "definitions reload", name, ", ".join(new))
+        return new
 
     def _dataset_contract(self, dataset_name: str | None) -> Any:
         if not dataset_name or dataset_name not in self.project.datasets:

@@ -4,6 +4,14 @@ Definitions must load fast and without side effects, so the table list of a pipe
 from a cache file. On a miss the source factory is called (that builds resources; it extracts
 nothing) and the answer is stored, keyed by a fingerprint of the source's manifest entry and of
 the project's Python files, so an edit to either refreshes it.
+
+Some tables are only decided at run time: a resource with a callable `table_name` (one
+resource, many tables) and nested child tables (`orders__items`). Those come from the schema a
+run stored: the runner records its tables here after each run (`record_run`), `dltplus project
+prepare` reads the schema stored in the destination (`record_stored_schema`), and tables
+declared up front in `datasets.<dataset>.tables` count too. Such a table keeps its resource (a
+child table that of its root) and its parent table, so an asset can depend on its parent and
+a subset run selects the right resource.
 """
 
 from __future__ import annotations
@@ -12,10 +20,12 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.project import Project
 
 logger = logging.getLogger(__name__)
@@ -29,8 +39,12 @@ class PipelineTable:
     """One table a pipeline loads: the resource that produces it and its description."""
 
     resource: str
+    """The resource that loads the table ("" when several resources may: a declared table of a
+    source with more than one resource whose table name is decided per row)."""
     table: str
     description: str | None = None
+    parent: str | None = None
+    """The table a nested table belongs to (`orders` for `orders__items`)."""
 
 
 class TableState:
@@ -42,31 +56,61 @@ class TableState:
         self.path = os.path.join(project.project_dir, STATE_FILE)
         self._doc = self._read()
         self._dirty = False
+        self._discovered: set[str] = set()
         self._code_fp: str | None = None
 
     def _read(self) -> dict[str, Any]:
         try:
             with open(self.path, encoding="utf-8") as f:
                 doc = json.load(f)
-            if doc.get("version") == _VERSION:
+            if isinstance(doc, dict) and doc.get("version") == _VERSION and isinstance(
+                doc.get("pipelines"), dict
+            ):
+                # an entry that is no mapping (a hand-edited file) counts as not cached
+                doc["pipelines"] = {
+                    n: e for n, e in doc["pipelines"].items() if isinstance(e, dict)
+                }
+                for entry in doc["pipelines"].values():
+                    if not isinstance(entry.get("seen", {}), dict):
+                        del entry["seen"]
                 return doc
         except (OSError, ValueError):
             pass
         return {"version": _VERSION, "pipelines": {}}
 
     def save(self) -> None:
-        """Write the cache if it changed (skipped where the project dir is read-only)."""
-        if not self._dirty:
-            return
+        """Write the table lists discovered here (skipped where the project dir is read-only).
+
+        The file is read again under a lock and only these pipelines' discovered lists are
+        replaced: runs record the tables they saw in the same file at the same time."""
+        if self._dirty:
+            self._update(lambda doc: None)
+
+    def _update(self, change: Callable[[dict[str, Any]], None]) -> bool:
+        """Under a file lock: read the file, put in the lists discovered here, apply `change`,
+        write it back atomically."""
+        from filelock import FileLock
+
+        discovered = {n: e for n, e in self._doc["pipelines"].items() if n in self._discovered}
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(self._doc, f, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)  # atomic: parallel loaders never read half a file
-            self._dirty = False
-        except OSError as e:
+            with FileLock(f"{self.path}.lock", timeout=60):
+                doc = self._read()
+                for name, entry in discovered.items():
+                    current = doc["pipelines"].setdefault(name, {})
+                    current.update({k: v for k, v in entry.items() if k != "seen"})
+                change(doc)
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(doc, f, indent=1, sort_keys=True)
+                os.replace(tmp, self.path)  # atomic: parallel loaders never read half a file
+        except (OSError, TimeoutError) as e:
             logger.info("table cache not written (%s): %s", self.path, e)
+            return False
+        self._doc = doc
+        self._discovered.clear()
+        self._dirty = False
+        return True
 
     def is_cached(self, pipeline_name: str) -> bool:
         """Whether the cache holds a current table list for the pipeline (no source call)."""
@@ -74,20 +118,136 @@ class TableState:
         return bool(cached) and cached.get("fingerprint") == self._fingerprint(pipeline_name)
 
     def pipeline_tables(self, pipeline_name: str) -> list[PipelineTable]:
+        """The pipeline's tables: its resources' tables (from the source factory, cached), the
+        tables runs found (nested tables, per-row table names) and declared dataset tables.
+
+        A source that cannot be built raises `SourceBuildError` naming the pipeline."""
         entity = self.entities.get_pipeline_entity(pipeline_name)
         fp = self._fingerprint(pipeline_name)
         cached = self._doc["pipelines"].get(pipeline_name)
-        if cached and cached.get("fingerprint") == fp:
-            return [PipelineTable(**t) for t in cached["tables"]]
-        tables = self._discover(
-            entity.source or "", entity.resources, entity.table_names, pipeline_name
-        )
-        self._doc["pipelines"][pipeline_name] = {
-            "fingerprint": fp,
-            "tables": [asdict(t) for t in tables],
-        }
-        self._dirty = True
+        if not (cached and cached.get("fingerprint") == fp):
+            try:
+                tables, dynamic = self._discover(
+                    entity.source or "", entity.resources, entity.table_names, pipeline_name
+                )
+            except SourceBuildError as e:
+                raise e.in_pipeline(pipeline_name) from e.__cause__
+            except ProjectError:
+                raise  # a manifest problem (a resource the source does not have): located
+            except Exception as e:  # the source's own error: located, so callers go on
+                located = self.entities.source_error(entity.source or "", e)
+                raise located.in_pipeline(pipeline_name) from e
+            cached = self._doc["pipelines"].setdefault(pipeline_name, {})
+            cached.update({
+                "fingerprint": fp,
+                "tables": [asdict(t) for t in tables],
+                "dynamic": dynamic,
+            })
+            self._discovered.add(pipeline_name)
+            self._dirty = True
+        return self._merge(pipeline_name, _tables(cached.get("tables")), cached.get("dynamic"))
+
+    def known_tables(self, pipeline_name: str) -> list[PipelineTable]:
+        """The tables known without calling the source: the cached list (even if stale), the
+        ones runs found and declared ones. For a pipeline whose source cannot be built now."""
+        cached = self._doc["pipelines"].get(pipeline_name) or {}
+        return self._merge(pipeline_name, _tables(cached.get("tables")), cached.get("dynamic"))
+
+    def _merge(
+        self, pipeline_name: str, static: list[PipelineTable], dynamic: list[str] | None
+    ) -> list[PipelineTable]:
+        entity = self.project.pipelines[pipeline_name]
+        dynamic = [d for d in dynamic if isinstance(d, str)] if isinstance(dynamic, list) else []
+        seen = self._seen(pipeline_name)
+        tables = list(static)
+        names = {t.table for t in tables}
+        for t in [*seen, *self._declared(entity.dataset_name, static + seen, dynamic)]:
+            if t.table not in names:
+                tables.append(t)
+                names.add(t.table)
+        # a per-row resource is listed under its own name until tables of it are known
+        placeholders = {t.table for t in static if t.resource in dynamic and t.table == t.resource}
+        covered = {t.resource for t in tables if t.table not in placeholders}
+        seen_names = {t.table for t in seen}
+        tables = [
+            t for t in tables
+            if t.table not in placeholders or t.table in seen_names
+            or not ({t.resource, ""} & covered)
+        ]
+        if entity.resources:  # the pipeline loads a selection of the source's resources
+            tables = [t for t in tables if not t.resource or t.resource in entity.resources]
         return tables
+
+    def _declared(
+        self, dataset: str | None, known: list[PipelineTable], dynamic: list[str]
+    ) -> Iterable[PipelineTable]:
+        """Declared tables of the pipeline's dataset that are this pipeline's: a nested table
+        of a known table (`<table>__<field>`), or any table when a resource names its tables
+        per row. Other declared tables are left to other writers (or external assets)."""
+        ds = self.project.datasets.get(dataset or "")
+        if ds is None:
+            return
+        parents = sorted(known, key=lambda t: len(t.table), reverse=True)
+        for table in ds.tables:
+            parent = next((p for p in parents if table.startswith(f"{p.table}__")), None)
+            if parent is not None:
+                yield PipelineTable(parent.resource, table, None, parent.table)
+            elif dynamic:
+                yield PipelineTable(dynamic[0] if len(dynamic) == 1 else "", table)
+
+    def _seen(self, pipeline_name: str) -> list[PipelineTable]:
+        entry = (self._doc["pipelines"].get(pipeline_name) or {}).get("seen") or {}
+        entity = self.project.pipelines[pipeline_name]
+        if (entry.get("dataset"), entry.get("destination")) != (
+            entity.dataset_name, entity.destination
+        ):
+            return []  # found for another dataset or destination than the manifest's now
+        return _tables(entry.get("tables"))
+
+    def record_run(
+        self, pipeline_name: str, schema: Any, dataset: str, destination: str,
+        expected: Iterable[str] = (),
+    ) -> list[str]:
+        """Remember the tables of `schema` (the one a run of the pipeline stored) and return
+        the ones the definitions did not know yet (nor `expected`: the resources' own table
+        names), in schema order."""
+        before = {t.table for t in self.known_tables(pipeline_name)} | set(expected)
+        seen = schema_tables(schema)
+        if not seen:
+            return []
+        old_entry = (self._doc["pipelines"].get(pipeline_name) or {}).get("seen") or {}
+        if old_entry == {"dataset": dataset, "destination": destination,
+                         "tables": [asdict(t) for t in seen]}:
+            return []  # nothing new: the file stays as it is
+
+        def change(doc: dict[str, Any]) -> None:
+            entry = doc["pipelines"].setdefault(pipeline_name, {})
+            old = entry.get("seen") or {}
+            tables = _tables(old.get("tables")) if (old.get("dataset"), old.get(
+                "destination")) == (dataset, destination) else []
+            names = {t.table for t in seen}
+            merged = seen + [t for t in tables if t.table not in names]  # another run's too
+            entry["seen"] = {
+                "dataset": dataset,
+                "destination": destination,
+                "tables": [asdict(t) for t in merged],
+            }
+
+        self._update(change)
+        return [t.table for t in seen if t.table not in before]
+
+    def record_stored_schema(self, pipeline_name: str) -> list[str]:
+        """Record the tables of the schema the pipeline's runs stored in its destination (for
+        `dltplus project prepare`); the new ones. Nothing before the first run."""
+        entity = self.entities.get_pipeline_entity(pipeline_name)
+        schema_name = self.entities.get_source_factory(entity.source or "").name
+        dataset = self.entities.get_dataset(entity.dataset_name or "", entity.destination)
+        for schema in dataset.dlt_dataset.schemas:
+            if schema.name == schema_name:
+                return self.record_run(
+                    pipeline_name, schema, entity.dataset_name or "", entity.destination or ""
+                )
+        return []
 
     def _discover(
         self,
@@ -95,7 +255,7 @@ class TableState:
         selection: list[str] | None,
         table_names: dict[str, str],
         pipeline_name: str = "",
-    ) -> list[PipelineTable]:
+    ) -> tuple[list[PipelineTable], list[str]]:
         source = self.entities.get_source(source_name)
         # a resource the source does not have is a typo, never silently dropped
         for key, names in (("resources", selection or []), ("table_names", list(table_names))):
@@ -110,14 +270,17 @@ class TableState:
         if selection:
             resources = {n: source.resources[n] for n in selection if n in source.resources}
         tables = []
+        dynamic = []
         for name, resource in resources.items():
             table = table_names.get(name)
             if table is None:
                 tn = resource.table_name
+                if not isinstance(tn, str):
+                    dynamic.append(name)  # tables named per row: known after a run
                 table = tn if isinstance(tn, str) else name
             doc = _describe(resource)
             tables.append(PipelineTable(resource=name, table=table, description=doc))
-        return tables
+        return tables, dynamic
 
     def _fingerprint(self, pipeline_name: str) -> str:
         entity = self.project.pipelines[pipeline_name]
@@ -148,6 +311,45 @@ class TableState:
                         parts.append(f"{p}:{os.path.getmtime(p)}")
             self._code_fp = hashlib.sha1("|".join(sorted(parts)).encode()).hexdigest()
         return self._code_fp
+
+
+def schema_tables(schema: Any) -> list[PipelineTable]:
+    """The data tables of a stored dlt schema that hold data, each with its resource (a
+    nested table: its root table's) and parent table."""
+    tables = {t["name"]: t for t in schema.data_tables(seen_data_only=True)}
+    everything = schema.tables
+
+    def root_resource(name: str) -> str:
+        seen: set[str] = set()
+        table = everything.get(name) or {}
+        while table.get("parent") and table["parent"] not in seen:
+            seen.add(table["parent"])
+            table = everything.get(table["parent"]) or {}
+        return str(table.get("resource") or table.get("name") or name)
+
+    return [
+        PipelineTable(
+            resource=root_resource(name),
+            table=name,
+            description=table.get("description") or None,
+            parent=table.get("parent"),
+        )
+        for name, table in tables.items()
+    ]
+
+
+def _tables(rows: Any) -> list[PipelineTable]:
+    """Table entries of the cache file; entries that do not fit (a hand-edited or foreign
+    file) are skipped, as a missing cache would be."""
+    tables = []
+    for row in rows if isinstance(rows, list) else []:
+        try:
+            table = PipelineTable(**row)
+        except TypeError:
+            continue
+        if isinstance(table.table, str) and table.table and isinstance(table.resource, str):
+            tables.append(table)
+    return tables
 
 
 def _describe(resource: Any) -> str | None:
