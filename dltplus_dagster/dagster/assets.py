@@ -85,7 +85,7 @@ def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
     if ds and spec is None:  # declared as `Orders`, stored (and keyed) as `orders`
         naming = naming_for(None)
         spec = next(
-            (s for n, s in ds.tables.items() if naming.normalize_table_identifier(n) == table),
+            (s for n, s in ds.tables.items() if naming.normalize_tables_path(n) == table),
             None,
         )
     return spec.checks if spec else TableCheck()
@@ -198,7 +198,7 @@ def pipeline_assets(
             kind="pipeline",
             entity=name,
             dataset=dataset,
-            table=naming.normalize_table_identifier(t.table),
+            table=naming.normalize_tables_path(t.table),
             destination=destination,
             destination_type=dest_type,
             description=t.description or entity.description,
@@ -215,7 +215,7 @@ def pipeline_assets(
         spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
         specs.append(spec)
         resource_by_key[spec.key] = t.resource
-        table_by_key[spec.key] = naming.normalize_table_identifier(t.table)
+        table_by_key[spec.key] = naming.normalize_tables_path(t.table)
         tcheck = _checks_for(project, dataset, t.table)
         checks.extend(_table_check_specs(project, spec.key, tcheck))
 
@@ -344,7 +344,7 @@ def transformation_assets(
 
     def dep_key(ds: str, table: str) -> AssetKey:
         dests = entities.dataset_destinations(ds)
-        table = _table_naming(entities, dests[0] if dests else "").normalize_table_identifier(table)
+        table = _table_naming(entities, dests[0] if dests else "").normalize_tables_path(table)
         if (ds, table) in known:
             return known[(ds, table)]
         return translator.get_asset_key(TableAssetData(
@@ -373,7 +373,7 @@ def transformation_assets(
             kind="transformation",
             entity=name,
             dataset=output,
-            table=naming.normalize_table_identifier(table),
+            table=naming.normalize_tables_path(table),
             destination=destination,
             destination_type=entities.destination_type(destination) if destination else "",
             description=entity.description,
@@ -440,7 +440,7 @@ def external_dataset_assets(
                 kind="external",
                 entity=ds_name,
                 dataset=ds_name,
-                table=naming.normalize_table_identifier(table),
+                table=naming.normalize_tables_path(table),
                 destination=dests[0],
                 destination_type=entities.destination_type(dests[0]),
                 description=ds.tables[table].description or ds.description,

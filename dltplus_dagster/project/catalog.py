@@ -582,7 +582,7 @@ def normalize_table_name(name: str) -> str:
     """The table name dlt will use (snake_case; quotes and SQL are never passed through)."""
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-    normalized = NamingConvention().normalize_table_identifier(name)
+    normalized = NamingConvention().normalize_tables_path(name)
     if not normalized.strip("_"):
         raise ProjectError(f"table name {name!r} has no usable characters")
     return normalized

@@ -59,7 +59,7 @@ def find_collisions(
 
 def is_dlt_name(normalized: str, naming: Any = None) -> bool:
     """True for an identifier in dlt's namespace (`_dlt_loads`, `_DLT_x`, `__dlt_x`...)."""
-    prefix = naming.normalize_table_identifier(DLT_PREFIX) if naming is not None else DLT_PREFIX
+    prefix = naming.normalize_tables_path(DLT_PREFIX) if naming is not None else DLT_PREFIX
     folded = normalized.casefold()
     if folded.startswith(prefix.casefold()):
         return True
@@ -88,7 +88,7 @@ def check_table_name(
 ) -> str:
     """The identifier `original` is written under; raises before anything is written when
     it is dlt's or when another name already holds that identifier."""
-    normalized = naming.normalize_table_identifier(original)
+    normalized = naming.normalize_tables_path(original)
     if not normalized.strip("_"):
         raise ProjectError(f"{where}: {argument} {original!r} has no usable characters")
     if is_dlt_name(normalized, naming):
@@ -96,7 +96,7 @@ def check_table_name(
             f"{where}: {argument} {original!r} normalizes to {normalized!r}, a name of dlt's own "
             "tables (`_dlt*`); user data never goes there. Choose another table name."
         )
-    clash = find_collisions([original], naming.normalize_table_identifier, existing)
+    clash = find_collisions([original], naming.normalize_tables_path, existing)
     if clash:
         others = [o for o in clash[normalized] if o != original]
         in_dataset = f" of dataset '{dataset}'" if dataset else ""
