@@ -20,7 +20,7 @@ from pg import PgDatabase, pg_db, pg_server  # noqa: F401 - fixtures
 
 from dltplus_dagster import current
 from dltplus_dagster.project.entities import EntityFactory
-from dltplus_dagster.project.errors import ManifestError
+from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.project import load_project
 from dltplus_dagster.project.runner import Runner
 
@@ -231,7 +231,7 @@ def test_unloadable_trace_is_kept_locally_and_the_run_is_unaffected(
 
 def test_unknown_trace_pipeline_is_refused_before_the_run(tmp_path: Path) -> None:
     root = make(tmp_path, project_yml(DUCKDB, "ghost"))
-    with pytest.raises(ManifestError) as exc:
+    with pytest.raises(ProjectError) as exc:  # the gate: validate's located problem
         runner(root).run_pipeline(PIPELINE)
     message = str(exc.value)
     assert "pipelines.traced_pipeline.run_config.store_trace_info" in message

@@ -25,11 +25,15 @@ from typing import Any
 
 from dltplus_dagster.project.entities import (
     EntityFactory,
-    SourceConfigMissing,
     resolve_source_ref,
     source_value_problems,
 )
-from dltplus_dagster.project.errors import ManifestError, ProjectError, ProjectInvalid
+from dltplus_dagster.project.errors import (
+    ManifestError,
+    ProjectError,
+    ProjectInvalid,
+    SourceBuildError,
+)
 from dltplus_dagster.project.manifest import KeyPath, format_path
 from dltplus_dagster.project.names import collisions, dagster_name, naming_for
 from dltplus_dagster.project.progress import progress_problem
@@ -522,10 +526,11 @@ class _Checker:
             activate(self.project)
             try:
                 result[name] = [t.table for t in self.state.pipeline_tables(name)]
-            except SourceConfigMissing:
-                # config that may be set only where runs execute (a secret): definitions load
-                # without it (the pipeline's known tables, or none, with a warning), so this is
-                # no problem of the project; runs name the missing keys
+            except SourceBuildError:
+                # a source that cannot be built here (config set only where runs execute, a
+                # database it reflects that is not reachable): definitions load without it
+                # (its known tables, or none, with a warning), so this is no problem of the
+                # project; a run names the cause. Values of the wrong type were checked above.
                 continue
             except ManifestError as e:
                 self.table_problems.append(
