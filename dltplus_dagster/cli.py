@@ -346,10 +346,10 @@ def project_info(session: Session, args: argparse.Namespace) -> int:
 def project_prepare(session: Session, args: argparse.Namespace) -> int:
     """Fill the table-list cache (`.dlt/.dltplus_state.json`) for every pipeline, so that a
     code location loads without calling source factories (e.g. in an image build step)."""
-    from dltplus_dagster.project.table_state import STATE_FILE, TableState
+    from dltplus_dagster.project.table_state import STATE_FILE, TableListCache
 
     project = session.project()
-    state = TableState(project, session.entities())
+    state = TableListCache(project, session.entities())
     failed = 0
     print(f"Preparing {len(project.pipelines)} pipeline(s) of project {project.name}, "
           f"profile {project.current_profile}:")

@@ -10,15 +10,15 @@ from __future__ import annotations
 from dltplus_dagster.project.catalog import Catalog
 from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.project import Project
-from dltplus_dagster.project.run_context import active_project
 from dltplus_dagster.project.runner import Runner
+from dltplus_dagster.project.selection import current_project
 
 __all__ = ["catalog", "entities", "project", "runner"]
 
 
 def project(project_dir: str | None = None, profile: str | None = None) -> Project:
     """The active `Project`: name, dirs, profile, merged config (secrets redacted), entities."""
-    return active_project(project_dir, profile)
+    return current_project(project_dir, profile)
 
 
 def entities(project_dir: str | None = None, profile: str | None = None) -> EntityFactory:

@@ -10,7 +10,7 @@ import pytest
 from helpers import ITEMS_SOURCE, make_project
 
 from dltplus_dagster import current
-from dltplus_dagster.project.duckdb_load import load_destination
+from dltplus_dagster.project.duckdb_load import destination_with_load_settings
 
 YML = """
 project:
@@ -69,7 +69,7 @@ def test_load_destination_keeps_the_database_and_adds_the_session_setting(
     root: Path, pipeline_name: str
 ) -> None:
     before = _credentials(pipeline_name)
-    destination = load_destination(current.entities().get_pipeline(pipeline_name))
+    destination = destination_with_load_settings(current.entities().get_pipeline(pipeline_name))
     assert destination is not None
     after = _credentials(pipeline_name, destination=destination)
     assert after.database == before.database
@@ -85,7 +85,7 @@ def test_env_var_credentials_are_kept(root: Path, monkeypatch: pytest.MonkeyPatc
     ones the load destination carries."""
     target = root / "from_env.duckdb"
     monkeypatch.setenv("DESTINATION__WAREHOUSE__CREDENTIALS", str(target))
-    destination = load_destination(current.entities().get_pipeline("to_default"))
+    destination = destination_with_load_settings(current.entities().get_pipeline("to_default"))
     assert destination is not None
     assert _credentials("to_default", destination=destination).database == str(target)
 
@@ -94,7 +94,7 @@ def test_env_var_credentials_are_kept(root: Path, monkeypatch: pytest.MonkeyPatc
 def test_project_setting_or_other_destination_is_left_alone(
     root: Path, pipeline_name: str
 ) -> None:
-    assert load_destination(current.entities().get_pipeline(pipeline_name)) is None
+    assert destination_with_load_settings(current.entities().get_pipeline(pipeline_name)) is None
 
 
 def test_runs_load_into_the_configured_file_with_the_setting(root: Path) -> None:
@@ -120,6 +120,6 @@ def test_project_setting_is_what_the_run_uses(root: Path) -> None:
 def test_credentials_that_do_not_resolve_fail_as_dlt_reports_them(root: Path) -> None:
     """The load destination is skipped; dlt's run raises its own step error naming the key
     (redacted by the runner: values under `credentials` count as secrets)."""
-    assert load_destination(current.entities().get_pipeline("to_broken")) is None
+    assert destination_with_load_settings(current.entities().get_pipeline("to_broken")) is None
     with pytest.raises(Exception, match=r"step=sync[\s\S]*field `read_only`"):
         current.runner().run_pipeline("to_broken")

@@ -426,13 +426,13 @@ def test_cached_project_follows_manifest_and_profile_selection(
 
     root = make_project(tmp_path, MERGE_YML)
     monkeypatch.delenv("WORKSPACE__PROFILE", raising=False)
-    first = run_context.cached_project(str(root))
-    assert run_context.cached_project(str(root)) is first
+    first = run_context.PROJECTS.get(str(root))
+    assert run_context.PROJECTS.get(str(root)) is first
     assert first.current_profile == "dev"
     monkeypatch.setenv("WORKSPACE__PROFILE", "tests")  # the selection changed
-    assert run_context.cached_project(str(root)).current_profile == "tests"
-    assert run_context.cached_project(str(root), "prod").current_profile == "prod"
-    before = run_context.cached_project(str(root), "prod")
+    assert run_context.PROJECTS.get(str(root)).current_profile == "tests"
+    assert run_context.PROJECTS.get(str(root), "prod").current_profile == "prod"
+    before = run_context.PROJECTS.get(str(root), "prod")
     manifest = root / "dlt.yml"
     os.utime(manifest, (manifest.stat().st_atime, manifest.stat().st_mtime + 5))  # edited
-    assert run_context.cached_project(str(root), "prod") is not before
+    assert run_context.PROJECTS.get(str(root), "prod") is not before

@@ -39,7 +39,7 @@ from dltplus_dagster.project.names import dagster_name, naming_for
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
-from dltplus_dagster.project.table_state import PipelineTable, TableState
+from dltplus_dagster.project.table_state import PipelineTable, TableListCache
 
 DATASET_IO_MANAGER_KEY = "dlt_dataset_io"
 LOCAL_FILE_TAG = "dltplus/local_file"
@@ -106,7 +106,7 @@ def build_project_assets(
 ) -> ProjectAssets:
     """All assets of a project for the definitions-time profile (keys never contain it)."""
     entities = EntityFactory(project)
-    state = TableState(project, entities)
+    state = TableListCache(project, entities)
     result = ProjectAssets([], {}, {}, [])
     produced: set[AssetKey] = set(exclude_keys)
     try:
@@ -161,14 +161,14 @@ def _tags(project: Project, entities: EntityFactory, destination: str) -> dict[s
 def pipeline_assets(
     project: Project,
     entities: EntityFactory,
-    state: TableState,
+    state: TableListCache,
     name: str,
     translator: DltProjectTranslator,
 ) -> AssetsDefinition | None:
     """One multi-asset per pipeline, one asset per table, subsettable by resource.
 
     Nested tables (`orders__items`) and tables named per row are assets too once known (see
-    `TableState`); a nested table depends on its parent table. A pipeline whose source cannot
+    `TableListCache`); a nested table depends on its parent table. A pipeline whose source cannot
     be built now (a config value or secret only the run environment has) keeps the tables
     known without it, and is left out (with a warning naming pipeline, source and key) when
     there are none: `validate` accepts such a project, so the other pipelines still load.
@@ -240,7 +240,7 @@ def pipeline_assets(
             if len(selected) < len(specs) and "" not in wanted_resources
             else None
         )
-        with dlt_project.bound() as run_project:
+        with dlt_project.bind_current() as run_project:
             runner = dlt_project.runner()
             # a working dir per run and pipeline: parallel runs never share local state; dlt
             # restores state and schemas from the destination into the fresh dir
@@ -397,7 +397,7 @@ def transformation_assets(
     def _transformation_asset(
         context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
-        with dlt_project.bound() as run_project:
+        with dlt_project.bind_current() as run_project:
             written = dlt_project.runner().run_transformation(name)
             ds = dlt_project.catalog().dataset(output)
             counts = ds.row_counts(table_names=[t for t in written if t in ds.tables])
@@ -464,7 +464,7 @@ def external_dataset_assets(
     def _observe(
         context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[ObserveResult]:
-        with dlt_project.bound():
+        with dlt_project.bind_current():
             catalog = dlt_project.catalog()
             for key in context.selected_asset_keys:
                 ds_name, table = table_by_key[key]

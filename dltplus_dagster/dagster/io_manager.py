@@ -38,7 +38,7 @@ class DltDatasetIOManager(ConfigurableIOManager):
         if self.dlt_project is None:
             yield self
             return
-        with self.dlt_project.bound():
+        with self.dlt_project.bind_current():
             yield self
 
     def _catalog(self) -> Any:

@@ -14,8 +14,8 @@ from dltplus_dagster.project.catalog import Catalog
 from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.project import Project
-from dltplus_dagster.project.run_context import bound, cached_project
 from dltplus_dagster.project.runner import Runner
+from dltplus_dagster.project.selection import PROJECTS, bind_current
 
 
 class DltProjectResource(ConfigurableResource):
@@ -43,7 +43,7 @@ class DltProjectResource(ConfigurableResource):
     def project(self) -> Project:
         self._check_project_dir()
         if self._project is None or self._project.is_stale():
-            self._project = cached_project(self.project_dir, self.profile or None)
+            self._project = PROJECTS.get(self.project_dir, self.profile or None)
         return self._project
 
     def entities(self) -> EntityFactory:
@@ -68,15 +68,15 @@ class DltProjectResource(ConfigurableResource):
         )
 
     @contextlib.contextmanager
-    def bound(self) -> Iterator[Project]:
+    def bind_current(self) -> Iterator[Project]:
         """Bind `current` to this project for the block."""
-        with bound(self.project()) as p:
+        with bind_current(self.project()) as p:
             yield p
 
     @contextlib.contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator[Any]:
         # bind `current` for the whole step that uses the resource
-        with self.bound():
+        with self.bind_current():
             yield self
 
 

@@ -18,12 +18,12 @@ from typing import (
     Any,
 )
 
+from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.duckdb_direct import as_arrow, plan_direct_write, run_direct_write
 from dltplus_dagster.project.errors import EntityNotFound, ProjectError, TableNotFound
 from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.model import ContractSpec, DatasetEntity
 from dltplus_dagster.project.project import Project
-from dltplus_dagster.project.run_context import activate
 from dltplus_dagster.project.save_guard import (
     restore,
     staging_config,
@@ -99,7 +99,7 @@ class Dataset:
         if self._dlt is None:
             import dlt
 
-            activate(self.project)
+            set_run_context(self.project)
             destination = self.entities.get_destination(self.destination_name)
             if _missing_local_database(destination, self.name):
                 # nothing stored yet, and reading must not create an empty database file
@@ -254,7 +254,7 @@ class Dataset:
             )
         if not isinstance(table_name, str) or not table_name.strip():
             raise ProjectError(f"save(): table_name must be a non-empty string, got {table_name!r}")
-        activate(self.project)
+        set_run_context(self.project)
         normalized, naming = self._checked_table_name(table_name)
         schema = self._schema_for_write(normalized)
         data = _checked_data(data, normalized, naming, normalized in schema.tables)
@@ -408,7 +408,7 @@ class Dataset:
         stored them: saves the round trip to the destination. `refresh()` undoes it."""
         import dlt
 
-        activate(self.project)
+        set_run_context(self.project)
         self._dlt = dlt.dataset(
             self.entities.get_destination(self.destination_name),
             self.name,

@@ -14,8 +14,8 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.errors import ProjectError
-from dltplus_dagster.project.run_context import activate
 
 if TYPE_CHECKING:
     from dltplus_dagster.project.catalog import Dataset
@@ -59,7 +59,7 @@ def _client(ds: Dataset) -> Any:
     import dlt
     from dlt.dataset.utils import get_destination_clients
 
-    activate(ds.project)
+    set_run_context(ds.project)
     destination = ds.entities.get_destination(ds.destination_name)
     return get_destination_clients(
         schema=dlt.Schema(ds.name), destination=destination, destination_dataset_name=ds.name

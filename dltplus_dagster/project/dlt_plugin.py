@@ -24,9 +24,9 @@ def plug_project_context(
 ) -> Any | None:
     if os.environ.get(DISABLE_ENV):
         return None
+    from dltplus_dagster.project.dlt_config import ProjectRunContext
     from dltplus_dagster.project.errors import ProjectError, ProjectNotFound
     from dltplus_dagster.project.project import find_project_dir, load_project
-    from dltplus_dagster.project.run_context import ProjectRunContext
 
     try:
         root = find_project_dir(run_dir)

@@ -25,7 +25,7 @@ LOAD_SESSION_SETTINGS: dict[str, Any] = {"preserve_insertion_order": False}
 _DUCKDB = "dlt.destinations.duckdb"
 
 
-def load_destination(pipeline: dlt.Pipeline) -> Destination | None:
+def destination_with_load_settings(pipeline: dlt.Pipeline) -> Destination | None:
     """`pipeline`'s DuckDB destination with `LOAD_SESSION_SETTINGS` in its credentials.
 
     The credentials are the ones dlt resolves for this pipeline (same database file, same

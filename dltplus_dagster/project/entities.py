@@ -13,6 +13,7 @@ from dlt.common.configuration.exceptions import (
     ConfigValueCannotBeCoercedException,
 )
 
+from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.errors import (
     EntityNotFound,
     InvalidDestination,
@@ -28,7 +29,6 @@ from dltplus_dagster.project.model import (
 )
 from dltplus_dagster.project.postgres_credentials import allow_passwordless
 from dltplus_dagster.project.project import Project
-from dltplus_dagster.project.run_context import activate
 from dltplus_dagster.project.trace_store import trace_datasets
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ class EntityFactory:
         A `type` that names a resource (not a source) is wrapped into a one-resource source.
         """
         entity = self.get_source_entity(name)
-        activate(self.project)
+        set_run_context(self.project)
         ref = entity.type or entity.name
         obj = resolve_source_ref(self.project, entity.name, ref)
         # an implicit reference (`shop.shop`) is no valid source/schema name: use its function
@@ -259,7 +259,7 @@ class EntityFactory:
         """A named dlt destination. Local files go to `<local_dir>/<name>.<ext>` whoever asks."""
         from dlt.common.destination import Destination
 
-        activate(self.project)
+        set_run_context(self.project)
         if name in self.project.destinations:
             entity = self.project.destinations[name]
             dest_type = entity.type or name
@@ -312,7 +312,7 @@ class EntityFactory:
         import dlt
 
         entity = self.get_pipeline_entity(name)
-        activate(self.project)
+        set_run_context(self.project)
         kwargs: dict[str, Any] = {
             "pipeline_name": name,
             "destination": self.get_destination(entity.destination),  # type: ignore[arg-type]
@@ -402,7 +402,7 @@ class EntityFactory:
         entity = self.get_transformation(name)
         if not entity.function:
             raise self.project.error_at(("transformations", name), "`function` is not set")
-        activate(self.project)
+        set_run_context(self.project)
         obj, tried = _import_candidates(
             _ref_candidates(entity.function, "transformations", builtin=False)
         )

@@ -19,8 +19,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.errors import ProjectError
-from dltplus_dagster.project.run_context import activate
 
 if TYPE_CHECKING:
     from dltplus_dagster.project.entities import EntityFactory
@@ -72,7 +72,7 @@ def run_command(
         # the destination and dataset the manifest declares: dlt asks for them on stdin otherwise
         command_kwargs["destination"] = entities.get_destination(str(entity.destination))
         command_kwargs["dataset_name"] = entity.dataset_name
-    activate(project)
+    set_run_context(project)
     import click
     from dlt._workspace.cli import echo as fmt
     from dlt._workspace.cli._pipeline_command import pipeline_command

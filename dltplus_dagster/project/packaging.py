@@ -22,9 +22,10 @@ from typing import Any
 
 from dltplus_dagster.project.catalog import Catalog
 from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.profiles import PROFILE_ENV
 from dltplus_dagster.project.project import Project
-from dltplus_dagster.project.run_context import active_project
 from dltplus_dagster.project.runner import Runner
+from dltplus_dagster.project.selection import current_project
 
 ENTRY_POINT_GROUP = "dlt_package"
 PACKAGE_DEFAULT_PROFILE = "access"
@@ -42,10 +43,10 @@ def bind_package(
     package_dir = os.path.dirname(os.path.abspath(package_file))
 
     def access_profile() -> str:
-        return os.environ.get("WORKSPACE__PROFILE") or default_profile
+        return os.environ.get(PROFILE_ENV) or default_profile
 
     def project(profile: str | None = None) -> Project:
-        return active_project(package_dir, profile or access_profile())
+        return current_project(package_dir, profile or access_profile())
 
     def entities(profile: str | None = None) -> EntityFactory:
         return EntityFactory(project(profile))

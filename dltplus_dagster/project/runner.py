@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dltplus_dagster.project.duckdb_load import load_destination
+from dltplus_dagster.project.dlt_config import set_run_context
+from dltplus_dagster.project.duckdb_load import destination_with_load_settings
 from dltplus_dagster.project.errors import PipelineLocked, ProjectError, SourceBuildError
 from dltplus_dagster.project.faults import explain_fault
 from dltplus_dagster.project.local_files import local_file_config
@@ -25,7 +26,6 @@ from dltplus_dagster.project.redact import (
     scrub_secrets,
     secrets_registered,
 )
-from dltplus_dagster.project.run_context import activate
 from dltplus_dagster.project.trace_store import TraceRecorder, trace_target
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class Runner:
             raise self.project.error_at(("pipelines", name), "source is not defined for this pipeline")
         rc = entity.run_config
         traces = trace_target(self.project, name)  # a bad store_trace_info fails before the run
-        activate(self.project)
+        set_run_context(self.project)
         started = time.monotonic()
         with pipeline_lock(self.project, name, rc.lock_timeout):
             pipeline = self.entities.get_pipeline(name, pipelines_dir=pipelines_dir)
@@ -168,7 +168,7 @@ class Runner:
                 kwargs["refresh"] = refresh
             if contract is not None:
                 kwargs["schema_contract"] = contract
-            destination = load_destination(pipeline)
+            destination = destination_with_load_settings(pipeline)
             if destination is not None:
                 kwargs["destination"] = destination
 
@@ -255,12 +255,12 @@ class Runner:
         self, name: str, pipeline: dlt.Pipeline, destination: str, expected: set[str]
     ) -> list[str]:
         """Remember the tables the run's schema holds (for definitions); the new ones."""
-        from dltplus_dagster.project.table_state import TableState
+        from dltplus_dagster.project.table_state import TableListCache
 
         if not pipeline.default_schema_name:
             return []
         try:
-            state = TableState(self.project, self.entities)
+            state = TableListCache(self.project, self.entities)
             new = state.record_run(name, pipeline.default_schema, pipeline.dataset_name,
                                    destination, expected)
         except Exception as e:  # noqa: BLE001 - bookkeeping never fails a finished run

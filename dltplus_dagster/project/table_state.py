@@ -47,7 +47,7 @@ class PipelineTable:
     """The table a nested table belongs to (`orders` for `orders__items`)."""
 
 
-class TableState:
+class TableListCache:
     """Cached table lists of a project's pipelines."""
 
     def __init__(self, project: Project, entities: EntityFactory) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.entities import (
     EntityFactory,
     resolve_source_ref,
@@ -38,7 +39,6 @@ from dltplus_dagster.project.manifest import KeyPath, format_path
 from dltplus_dagster.project.names import collisions, dagster_name, naming_for
 from dltplus_dagster.project.progress import progress_problem
 from dltplus_dagster.project.project import Project
-from dltplus_dagster.project.run_context import activate
 from dltplus_dagster.project.trace_store import trace_pipeline_problem
 
 Problem = tuple[KeyPath, str] | str
@@ -211,9 +211,9 @@ class _Checker:
     @property
     def state(self) -> Any:
         if self._state is None:
-            from dltplus_dagster.project.table_state import TableState
+            from dltplus_dagster.project.table_state import TableListCache
 
-            self._state = TableState(self.project, self.entities)
+            self._state = TableListCache(self.project, self.entities)
         return self._state
 
     @property
@@ -232,7 +232,7 @@ class _Checker:
         if name not in self._source_ok:
             entity = self.project.sources.get(name)
             ref = (entity.type or name) if entity else name
-            activate(self.project)  # project modules (`sources.x`) import from the project dir
+            set_run_context(self.project)  # project modules (`sources.x`) import from the project dir
             try:
                 resolve_source_ref(self.project, name, ref)
                 self._source_ok[name] = None
@@ -434,7 +434,7 @@ class _Checker:
     def _naming_of(self, destination: str | None) -> Any:
         """dlt's naming convention on `destination` (dlt's default when None or broken)."""
         if destination not in self._naming:
-            activate(self.project)
+            set_run_context(self.project)
             dest = None
             if destination is not None and not self._destination_problem(destination):
                 try:
@@ -523,7 +523,7 @@ class _Checker:
 
         result: dict[str, list[str]] = {}
         for name, p in self.project.pipelines.items():
-            activate(self.project)
+            set_run_context(self.project)
             try:
                 result[name] = [t.table for t in self.state.pipeline_tables(name)]
             except SourceBuildError:
