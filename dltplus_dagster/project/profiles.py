@@ -13,10 +13,18 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from dlt._workspace import profile as dlt_profile
+from dlt._workspace._known_env import WORKSPACE__PROFILE
+from dlt.common.utils import update_dict_nested
+
 from dltplus_dagster.project.errors import InvalidProfileName, ProfileNotFound
 
-PROFILE_ENV = "WORKSPACE__PROFILE"
-PIN_FILE = os.path.join(".dlt", "profile-name")
+DEFAULT_PROFILE = dlt_profile.DEFAULT_PROFILE
+"""The profile when nothing selects one and `project.default_profile` is unset: dlt's `dev`."""
+PROFILE_ENV = WORKSPACE__PROFILE
+"""dlt's env var that selects the profile (beaten only by an explicit one)."""
+PIN_FILE = os.path.join(".dlt", dlt_profile.PIN_FILE_NAME)
+"""dlt's profile pin file, relative to the project dir."""
 IMPLICIT_PROFILES = ("tests", "access")
 PROFILE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 """Letters, digits, `_` and `-` (not first), at most 64 characters."""
@@ -50,7 +58,11 @@ def available_profiles(declared: Iterable[str], default_profile: str) -> list[st
 
 
 def read_pin(project_dir: str) -> str | None:
-    """The pinned profile, None without a pin; a pin that is not a plain name is an error."""
+    """The pinned profile, None without a pin; a pin that is not a plain name is an error.
+
+    dlt's `read_profile_pin` reads the same file, but needs a run context (the profile is
+    chosen before the project's exists), reads a huge or binary file whole and checks nothing.
+    """
     path = os.path.join(project_dir, PIN_FILE)
     try:
         with open(path, "rb") as f:
@@ -71,6 +83,9 @@ def read_pin(project_dir: str) -> str | None:
 
 
 def write_pin(project_dir: str, profile: str) -> str:
+    """Pin `profile` for the project at `project_dir`; the path written.
+
+    As dlt's `save_profile_pin`, without needing a run context, and only a checked name."""
     check_profile_name(profile, "profile to pin")
     path = os.path.join(project_dir, PIN_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -100,11 +115,7 @@ def check_profile(profile: str, available: list[str], project_dir: str) -> None:
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Mappings merge recursively; scalars and lists replace; an explicit null replaces too."""
-    result = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = deep_merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
+    """A new mapping: `overlay` over `base`. Mappings merge recursively; scalars and lists
+    replace; an explicit null replaces too (dlt's `update_dict_nested`, on copies so that
+    neither input shares a value with the result)."""
+    return update_dict_nested(copy.deepcopy(base), copy.deepcopy(overlay))

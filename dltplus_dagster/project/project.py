@@ -8,6 +8,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from dlt.common.known_env import DLT_PROJECT_DIR
+from dlt.common.runtime.run_context import is_folder_writable
+
 from dltplus_dagster.project.errors import ManifestError, ProjectNotFound
 from dltplus_dagster.project.manifest import MANIFEST_NAME, Locations, error_at, load_manifest
 from dltplus_dagster.project.model import (
@@ -24,6 +27,7 @@ from dltplus_dagster.project.model import (
 )
 from dltplus_dagster.project.placeholders import interpolate
 from dltplus_dagster.project.profiles import (
+    DEFAULT_PROFILE,
     available_profiles,
     check_profile,
     deep_merge,
@@ -32,7 +36,8 @@ from dltplus_dagster.project.profiles import (
 )
 from dltplus_dagster.project.redact import redact, scrub, secret_values
 
-PROJECT_DIR_ENV = "DLT_PROJECT_DIR"
+PROJECT_DIR_ENV = DLT_PROJECT_DIR
+"""dlt's env var naming the project dir (beats discovery from the working dir)."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,7 @@ def load_project(project_dir: str | None = None, profile: str | None = None) -> 
     base_project = raw.get("project") or {}
     if not isinstance(base_project, dict):
         raise error_at(locations, ("project",), "expected a mapping")
-    default_profile = base_project.get("default_profile") or "dev"
+    default_profile = base_project.get("default_profile") or DEFAULT_PROFILE
     if not isinstance(default_profile, str):
         raise error_at(locations, ("project", "default_profile"), "expected a string")
     for name in [default_profile, *profiles_section]:
@@ -309,11 +314,9 @@ def _dir_problem(path: str) -> str | None:
 
 
 def _writable(path: str) -> bool:
+    """True when `path`, or the nearest folder that exists on the way to it, takes a new file.
+
+    dlt's `is_folder_writable` really creates one: root passes `os.access` everywhere, also on
+    /proc."""
     probe = _nearest_existing(path)
-    if probe is None or not os.access(probe, os.W_OK):
-        return False
-    try:  # root passes os.access everywhere, also on /proc: try it (nothing stays behind)
-        os.rmdir(tempfile.mkdtemp(prefix=".dltplus-probe-", dir=probe))
-    except OSError:
-        return False
-    return True
+    return probe is not None and is_folder_writable(probe)
