@@ -2,8 +2,8 @@
 
 DuckDB keeps a table's insertion order by default. An `INSERT ... SELECT * FROM read_parquet()`
 of a load file whose row groups are smaller than DuckDB's own (122,880 rows; dlt writes one row
-group per extracted batch) then re-packs every row group in file order: about a third of the
-load step of a 1M-row Arrow run on 2 cores (`python -m bench.duckdb_insert`). dlt never
+group per extracted batch) then re-packs every row group in file order, a large part of the
+load step (figures: bench/README.md, `python -m bench.duckdb_insert`). dlt never
 promised a row order (it loads a table's files in parallel threads), so pipeline runs into
 DuckDB load with `preserve_insertion_order=false` for dlt's load session only. Reads, `save()`
 and the user's own connections keep DuckDB's default. A project that relies on the stored
@@ -13,13 +13,14 @@ order sets the option itself in the destination's `credentials.local_config` (or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import dlt
     from dlt.common.destination import Destination
+    from dlt.destinations.impl.duckdb.configuration import DuckDbBaseCredentials
 
-LOAD_SESSION_SETTINGS: dict[str, Any] = {"preserve_insertion_order": False}
+LOAD_SESSION_SETTINGS: dict[str, bool | int | str] = {"preserve_insertion_order": False}
 """DuckDB settings of a pipeline run's load session (unless the project set them)."""
 
 _DUCKDB = "dlt.destinations.duckdb"
@@ -55,7 +56,9 @@ def destination_with_load_settings(pipeline: dlt.Pipeline) -> Destination | None
     )
 
 
-def _resolved_credentials(pipeline: dlt.Pipeline, destination: Destination) -> Any:
+def _resolved_credentials(
+    pipeline: dlt.Pipeline, destination: Destination
+) -> DuckDbBaseCredentials:
     """The credentials dlt resolves for `pipeline`'s loads: its destination config in the
     pipeline's config section (half the cost of `pipeline.destination_client()`, which also
     builds a schema and a job client)."""
@@ -65,4 +68,6 @@ def _resolved_credentials(pipeline: dlt.Pipeline, destination: Destination) -> A
     initial = destination.spec()
     initial.dataset_name = pipeline.dataset_name
     with inject_section(ConfigSectionContext(pipeline_name=pipeline.pipeline_name, sections=())):
-        return destination.configuration(initial).credentials
+        credentials = destination.configuration(initial).credentials
+    # the caller checked the destination type: a DuckDB destination's credentials
+    return cast("DuckDbBaseCredentials", credentials)

@@ -1,20 +1,18 @@
 """dlt file settings for runs whose load files only a local DuckDB reads.
 
 A run into a local DuckDB database writes load files that DuckDB reads once, in the same
-process, right after; compressing them only costs CPU (snappy Parquet is ~5-8% of a 1M-row
-Arrow run, gzip of jsonl/insert_values more). Runs and saves into DuckDB therefore write them
-uncompressed, unless the project or the user set the option anywhere (env, TOML, manifest).
+process, right after; compressing them only costs CPU (figures: bench/README.md). Runs and
+saves into DuckDB therefore write them uncompressed, unless the project or the user set the
+option anywhere (env, TOML, manifest).
 Other destinations keep dlt's defaults: their files are uploaded or staged.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 LOCAL_FILE_LOADERS = ("duckdb",)
 """Destination types that read load files once from the local disk, in this process."""
 
-_DEFAULTS: dict[str, tuple[Any, tuple[str, ...]]] = {
+_DEFAULTS: dict[str, tuple[str | bool, tuple[str, ...]]] = {
     # key under `<pipeline>.`: (value, keys that mean someone chose already)
     "data_writer.compression": (
         "none",
@@ -28,7 +26,7 @@ _DEFAULTS: dict[str, tuple[Any, tuple[str, ...]]] = {
 }
 
 
-def local_file_config(destination_type: str, pipeline_name: str) -> dict[str, Any]:
+def local_file_config(destination_type: str, pipeline_name: str) -> dict[str, str | bool]:
     """Config values (dotted keys) for a run of `pipeline_name`; empty for other destinations."""
     if destination_type not in LOCAL_FILE_LOADERS:
         return {}

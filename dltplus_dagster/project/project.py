@@ -171,59 +171,27 @@ def load_project(project_dir: str | None = None, profile: str | None = None) -> 
         sorted({(f, os.path.getmtime(f)) for f, _ in locations.entries.values()})
     ) or ((manifest_path, os.path.getmtime(manifest_path)),)
 
-    profiles_section = raw.get("profiles") or {}
-    if not isinstance(profiles_section, dict):
-        raise error_at(locations, ("profiles",), "expected a mapping of profile name -> settings")
-    base_project = raw.get("project") or {}
-    if not isinstance(base_project, dict):
-        raise error_at(locations, ("project",), "expected a mapping")
-    default_profile = base_project.get("default_profile") or DEFAULT_PROFILE
-    if not isinstance(default_profile, str):
-        raise error_at(locations, ("project", "default_profile"), "expected a string")
-    for name in [default_profile, *profiles_section]:
-        if problem := profile_name_problem(name):
-            where = ("profiles", name) if name in profiles_section else ("project",
-                                                                         "default_profile")
-            raise error_at(locations, where, problem)
-
+    profiles_section, default_profile = _declared_profiles(raw, locations)
     available = available_profiles(profiles_section, default_profile)
     selected, reason = select_profile(root, profile, default_profile)
     check_profile(selected, available, root)
-
-    body = profiles_section.get(selected) or {}
-    if not isinstance(body, dict):
-        raise error_at(locations, ("profiles", selected), "expected a mapping (a partial manifest)")
-    for key in (body.get("project") or {}):
-        if key not in PROFILE_PROJECT_KEYS:
-            raise error_at(
-                locations,
-                ("profiles", selected, "project", key),
-                f"not allowed in a profile; a profile may set only {', '.join(PROFILE_PROJECT_KEYS)}",
-            )
-    if "profiles" in body:
-        raise error_at(locations, ("profiles", selected, "profiles"), "profiles cannot nest")
+    overlay = _profile_overlay(profiles_section, selected, locations)
 
     merged_locations = Locations(dict(locations.entries))
     merged_locations.entries.update(locations.rebased(("profiles", selected)).entries)
     base = {k: v for k, v in raw.items() if k != "profiles"}
-    merged = deep_merge(base, body)
+    merged = deep_merge(base, overlay)
 
     settings = _resolve_settings(root, merged.get("project") or {}, selected, merged_locations)
     settings_values = dataclasses.asdict(settings) | {"current_profile": selected}
     rest = {k: v for k, v in merged.items() if k != "project"}
     substituted: set[str] = set()
     resolved = interpolate(rest, settings_values, merged_locations, secrets=substituted)
-    try:
-        manifest = build_manifest(
-            {**resolved, "profiles": profiles_section, "project": dataclasses.asdict(settings)},
-            merged_locations,
-        )
-    except ManifestError as e:
-        # a type error may quote the value, and an `{env.*}` value is a secret
-        message = scrub(e.message, substituted)
-        if message == e.message:
-            raise
-        raise ManifestError(message, file=e.file, line=e.line, key=e.key) from None
+    manifest = _build_manifest_scrubbed(
+        {**resolved, "profiles": profiles_section, "project": dataclasses.asdict(settings)},
+        merged_locations,
+        substituted,
+    )
     return Project(
         name=settings.name or os.path.basename(root),
         project_dir=settings.project_dir or root,
@@ -239,6 +207,60 @@ def load_project(project_dir: str | None = None, profile: str | None = None) -> 
         files=files,
         substituted=frozenset(substituted),
     )
+
+
+def _declared_profiles(
+    raw: dict[str, Any], locations: Locations
+) -> tuple[dict[str, Any], str]:
+    """The manifest's `profiles` section and default profile, each name checked."""
+    profiles_section = raw.get("profiles") or {}
+    if not isinstance(profiles_section, dict):
+        raise error_at(locations, ("profiles",), "expected a mapping of profile name -> settings")
+    base_project = raw.get("project") or {}
+    if not isinstance(base_project, dict):
+        raise error_at(locations, ("project",), "expected a mapping")
+    default_profile = base_project.get("default_profile") or DEFAULT_PROFILE
+    if not isinstance(default_profile, str):
+        raise error_at(locations, ("project", "default_profile"), "expected a string")
+    for name in [default_profile, *profiles_section]:
+        if problem := profile_name_problem(name):
+            where = ("profiles", name) if name in profiles_section else ("project",
+                                                                         "default_profile")
+            raise error_at(locations, where, problem)
+    return profiles_section, default_profile
+
+
+def _profile_overlay(
+    profiles_section: dict[str, Any], selected: str, locations: Locations
+) -> dict[str, Any]:
+    """The partial manifest of profile `selected`, checked for what a profile may set."""
+    body = profiles_section.get(selected) or {}
+    if not isinstance(body, dict):
+        raise error_at(locations, ("profiles", selected), "expected a mapping (a partial manifest)")
+    for key in (body.get("project") or {}):
+        if key not in PROFILE_PROJECT_KEYS:
+            raise error_at(
+                locations,
+                ("profiles", selected, "project", key),
+                f"not allowed in a profile; a profile may set only {', '.join(PROFILE_PROJECT_KEYS)}",
+            )
+    if "profiles" in body:
+        raise error_at(locations, ("profiles", selected, "profiles"), "profiles cannot nest")
+    return body
+
+
+def _build_manifest_scrubbed(
+    doc: dict[str, Any], locations: Locations, substituted: set[str]
+) -> Manifest:
+    """`build_manifest`, with `{env.*}` values scrubbed from its errors (a type error may quote
+    the value, and such a value is a secret)."""
+    try:
+        return build_manifest(doc, locations)
+    except ManifestError as e:
+        message = scrub(e.message, substituted)
+        if message == e.message:
+            raise
+        raise ManifestError(message, file=e.file, line=e.line, key=e.key) from None
 
 
 def _resolve_settings(
