@@ -28,11 +28,11 @@ def entities(project_dir: str | None = None, profile: str | None = None) -> Enti
 
 def catalog(project_dir: str | None = None, profile: str | None = None) -> Catalog:
     """The project's datasets, readable and writable (`catalog.dataset(name).save(...)`)."""
-    p = project(project_dir, profile)
-    return Catalog(p, EntityFactory(p))
+    active = project(project_dir, profile)
+    return Catalog(active, EntityFactory(active))
 
 
 def runner(project_dir: str | None = None, profile: str | None = None) -> Runner:
     """The runner the CLI and Dagster use: `runner().run_pipeline(name)`."""
-    p = project(project_dir, profile)
-    return Runner(p, EntityFactory(p))
+    active = project(project_dir, profile)
+    return Runner(active, EntityFactory(active))

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlt.common.configuration import plugins
+
+if TYPE_CHECKING:
+    from dltplus_dagster.project.dlt_config import ProjectRunContext
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +24,9 @@ DISABLE_ENV = "DLTPLUS_DISABLE_DLT_PLUGIN"
 @plugins.hookimpl(specname="plug_run_context")
 def plug_project_context(
     run_dir: str | None, runtime_kwargs: dict[str, Any] | None
-) -> Any | None:
+) -> ProjectRunContext | None:
+    """The project's run context when `run_dir` (or the working dir) lies in a project, else
+    None (dlt's own context). Imports stay inside: dlt loads plugins at its own import."""
     if os.environ.get(DISABLE_ENV):
         return None
     from dltplus_dagster.project.dlt_config import ProjectRunContext
