@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
+import tomllib
 from typing import Any
 
 from dlt._workspace.providers import ProfileConfigTomlProvider, ProfileSecretsTomlProvider
@@ -23,8 +25,9 @@ from dlt.common.configuration.specs.pluggable_run_context import (
     PluggableRunContext,
     ProfilesRunContext,
 )
-from dlt.common.runtime.run_context import RunContext
+from dlt.common.runtime.run_context import RunContext, global_dir
 
+from dltplus_dagster.project.errors import ManifestError
 from dltplus_dagster.project.import_paths import use_project_modules
 from dltplus_dagster.project.project import Project
 
@@ -181,6 +184,7 @@ def set_run_context(project: Project) -> ProjectRunContext:
             context.project = project
             new_context = context
         else:
+            check_toml_files(project.settings_dir, project.current_profile)
             new_context = ProjectRunContext(project)
             pluggable.reload(new_context)
         use_project_modules(project.project_dir)
@@ -200,3 +204,51 @@ def _same_config(a: Project, b: Project) -> bool:
         and a.manifest_path == b.manifest_path
         and a.resolved == b.resolved
     )
+
+
+def check_toml_files(settings_dir: str, profile: str) -> None:
+    """Refuse, before anything changes, a TOML file the run context's providers would fail on.
+
+    dlt reads `<profile>.secrets.toml`, `secrets.toml`, `<profile>.config.toml` and
+    `config.toml` from the project's `.dlt` and dlt's global dir while it switches the run
+    context; a broken one fails there with no file or line named and leaves the switch half
+    done. The message names the file and line, never the text (it may hold a secret).
+    """
+    import tomlkit
+    import tomlkit.exceptions
+
+    for directory in (settings_dir, global_dir()):
+        for kind in ("secrets.toml", "config.toml"):
+            for name in (f"{profile}.{kind}", kind):
+                path = os.path.join(directory, name)
+                try:
+                    with open(path, encoding="utf-8") as f:
+                        text = f.read()
+                except FileNotFoundError:
+                    continue
+                except (OSError, UnicodeDecodeError) as e:
+                    reason = "is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else (
+                        f"cannot be read ({type(e).__name__})")
+                    raise ManifestError(f"{reason}; fix or delete it", file=path) from None
+                try:
+                    tomlkit.parse(text)  # dlt's own parser: what it accepts passes
+                except tomlkit.exceptions.TOMLKitError as e:
+                    line, column = _error_position(e, text)
+                    at = f" (column {column})" if column is not None else ""
+                    raise ManifestError(
+                        f"not valid TOML{at}; fix or delete it", file=path, line=line
+                    ) from None
+
+
+def _error_position(error: Exception, text: str) -> tuple[int | None, int | None]:
+    """Line and column of a TOML error; tomlkit has none for some (a key set twice), the
+    standard library's parser has them in its message."""
+    line, column = getattr(error, "line", None), getattr(error, "col", None)
+    if line is not None:
+        return line, column
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        if found := re.search(r"at line (\d+), column (\d+)", str(e)):
+            return int(found.group(1)), int(found.group(2))
+    return None, None
