@@ -105,3 +105,17 @@ def test_broken_profile_toml_in_the_cli_names_file_and_line(tmp_path: Path) -> N
     assert result.returncode != 0
     assert f"{path}:3" in output and "Traceback" not in output, output
     assert "s3cr3t" not in output
+
+
+def test_unreadable_settings_toml_is_a_located_error(tmp_path: Path) -> None:
+    root = make_project(tmp_path, YML, {"sources/items.py": ITEMS_SOURCE})
+    settings = root / ".dlt"
+    settings.mkdir(exist_ok=True)
+    (settings / "tests.secrets.toml").write_bytes(b'\xff\xfe[sources.items]\napi_key = "x"\n')
+    with pytest.raises(ManifestError, match=r"tests\.secrets\.toml: is not UTF-8 text"):
+        switch_profile("tests", str(root))
+    (settings / "tests.secrets.toml").unlink()
+    (settings / "tests.config.toml").mkdir()  # a folder where a file belongs
+    with pytest.raises(ManifestError, match=r"tests\.config\.toml: cannot be read"):
+        switch_profile("tests", str(root))
+    assert not (root / "_data").exists()
