@@ -46,9 +46,9 @@ def profile_name_problem(name: object) -> str | None:
 def check_profile_name(name: object, where: str) -> str:
     """`name` when it is a plain profile name; else `InvalidProfileName` saying where it came
     from (`where`: the argument, env var or file)."""
-    if problem := profile_name_problem(name):
+    if problem := profile_name_problem(name) or not isinstance(name, str):
         raise InvalidProfileName(f"{where}: {problem}")
-    return name  # type: ignore[return-value]
+    return name
 
 
 def available_profiles(declared: Iterable[str], default_profile: str) -> list[str]:
