@@ -28,8 +28,7 @@ def entities(project_dir: str | None = None, profile: str | None = None) -> Enti
 
 def catalog(project_dir: str | None = None, profile: str | None = None) -> Catalog:
     """The project's datasets, readable and writable (`catalog.dataset(name).save(...)`)."""
-    p = project(project_dir, profile)
-    return Catalog(p, EntityFactory(p))
+    return Catalog.for_project(project(project_dir, profile))
 
 
 def runner(project_dir: str | None = None, profile: str | None = None) -> Runner:

@@ -50,8 +50,7 @@ class DltProjectResource(ConfigurableResource):
         return EntityFactory(self.project())
 
     def catalog(self) -> Catalog:
-        p = self.project()
-        return Catalog(p, EntityFactory(p))
+        return Catalog.for_project(self.project())
 
     def runner(self) -> Runner:
         p = self.project()

@@ -6,7 +6,8 @@ import inspect
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from dltplus_dagster.project.catalog import saved_row_counts
+from dltplus_dagster.project.catalog import get_dataset
+from dltplus_dagster.project.dataset_save import saved_row_counts
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.project import Project
 
@@ -36,8 +37,8 @@ def run_transformation(project: Project, entities: EntityFactory, name: str) -> 
         raise project.error_at(("transformations", name), "`output` dataset is not set")
     if not entity.inputs:
         raise project.error_at(("transformations", name), "`inputs` (datasets) is empty")
-    inputs = [entities.get_dataset(ds) for ds in entity.inputs]
-    output = entities.get_dataset(entity.output)
+    inputs = [get_dataset(entities, ds) for ds in entity.inputs]
+    output = get_dataset(entities, entity.output)
 
     if entity.sql:
         outputs: Iterable[tuple[str, Any]] = (
