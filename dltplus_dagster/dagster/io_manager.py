@@ -11,6 +11,7 @@ from pydantic import Field
 
 from dltplus_dagster.dagster.metadata import database_name, stored_table_schema, table_metadata
 from dltplus_dagster.dagster.resources import DltProjectResource
+from dltplus_dagster.project.catalog import Catalog
 from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.names import normalize_table_name
@@ -35,14 +36,14 @@ class DltDatasetIOManager(ConfigurableIOManager):
     )
 
     @contextlib.contextmanager
-    def yield_for_execution(self, context: InitResourceContext) -> Iterator[Any]:
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[DltDatasetIOManager]:
         if self.dlt_project is None:
             yield self
             return
         with self.dlt_project.bound():
             yield self
 
-    def _catalog(self) -> Any:
+    def _catalog(self) -> Catalog:
         if self.dlt_project is not None:
             return self.dlt_project.catalog()
         from dltplus_dagster import current

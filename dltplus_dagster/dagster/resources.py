@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
@@ -73,7 +73,7 @@ class DltProjectResource(ConfigurableResource):
             yield p
 
     @contextlib.contextmanager
-    def yield_for_execution(self, context: InitResourceContext) -> Iterator[Any]:
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[DltProjectResource]:
         # bind `current` for the whole step that uses the resource
         with self.bound():
             yield self

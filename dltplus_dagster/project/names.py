@@ -33,11 +33,6 @@ def dagster_name(name: str) -> str:
     return _NOT_DAGSTER.sub("_", name) or "_"
 
 
-def default_naming() -> NamingConvention:
-    """dlt's default naming convention (snake_case), honouring `schema.naming` config."""
-    return naming_for(None)
-
-
 def naming_for(destination: Any) -> NamingConvention:
     """The naming convention dlt uses for datasets and tables on `destination` (a dlt
     `Destination`, or None for dlt's default): explicit `schema.naming` config first, then

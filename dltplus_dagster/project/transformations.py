@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.catalog import get_dataset
@@ -12,6 +12,9 @@ from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.project import Project
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from dltplus_dagster.project.dataset import Dataset
     from dltplus_dagster.project.entities import EntityFactory
 
 SQL_CHUNK_ROWS = 100_000
@@ -58,8 +61,10 @@ def run_transformation(project: Project, entities: EntityFactory, name: str) -> 
     return written
 
 
-def _sql_chunks(dataset: Any, sql: str) -> Any:
-    def chunks() -> Iterator[Any]:
+def _sql_chunks(dataset: Dataset, sql: str) -> Callable[[], Iterator[pa.Table]]:
+    """The query's rows as a callable `save()` streams, chunk by chunk (not all in memory)."""
+
+    def chunks() -> Iterator[pa.Table]:
         yield from dataset.query(sql).iter_arrow(chunk_size=SQL_CHUNK_ROWS)
 
     return chunks
