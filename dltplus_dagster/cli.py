@@ -34,7 +34,8 @@ from dltplus_dagster.project.errors import ProfileNotFound, ProjectError, Projec
 from dltplus_dagster.project.redact import mask_url, scrub, toml_secret_values
 
 if TYPE_CHECKING:
-    from dltplus_dagster.project.catalog import Catalog, Dataset
+    from dltplus_dagster.project.catalog import Catalog
+    from dltplus_dagster.project.dataset import Dataset
     from dltplus_dagster.project.entities import EntityFactory
     from dltplus_dagster.project.project import Project
     from dltplus_dagster.project.runner import Runner

@@ -28,11 +28,10 @@ def entities(project_dir: str | None = None, profile: str | None = None) -> Enti
 
 def catalog(project_dir: str | None = None, profile: str | None = None) -> Catalog:
     """The project's datasets, readable and writable (`catalog.dataset(name).save(...)`)."""
-    active = project(project_dir, profile)
-    return Catalog(active, EntityFactory(active))
+    return Catalog.for_project(project(project_dir, profile))
 
 
 def runner(project_dir: str | None = None, profile: str | None = None) -> Runner:
     """The runner the CLI and Dagster use: `runner().run_pipeline(name)`."""
-    active = project(project_dir, profile)
-    return Runner(active, EntityFactory(active))
+    p = project(project_dir, profile)
+    return Runner(p, EntityFactory(p))

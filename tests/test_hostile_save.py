@@ -25,14 +25,14 @@ from pg import PgDatabase, pg_db, pg_server  # noqa: F401
 
 from dltplus_dagster import DltDatasetIOManager, current
 from dltplus_dagster.dagster.resources import DltProjectResource
-from dltplus_dagster.project.catalog import Dataset
+from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.duckdb_direct import DIRECT_WRITE_ENV
 from dltplus_dagster.project.errors import ProjectError
+from dltplus_dagster.project.names import find_collisions
 from dltplus_dagster.project.table_names import (
     ReservedTableName,
     TableNameCollision,
     check_table_name,
-    find_collisions,
 )
 
 YML = """

@@ -68,7 +68,7 @@ def test_prod_profile_runner_loads_postgres(prod_project: Path, pg_db: PgDatabas
 
     # the catalog reads it back through dlt, from a fresh project object
     fresh = load_project(str(prod_project), "prod")
-    catalog = Catalog(fresh, EntityFactory(fresh))
+    catalog = Catalog.for_project(fresh)
     raw = catalog.dataset("shop_raw")
     assert set(RAW) <= set(raw.tables)
     assert raw.row_counts(table_names=list(RAW)) == SHOP_ROWS

@@ -12,7 +12,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from helpers import ITEMS_SOURCE, make_project
 
 from dltplus_dagster import current
-from dltplus_dagster.project.catalog import Catalog, Dataset
+from dltplus_dagster.project.catalog import Catalog
+from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.errors import EntityNotFound, ProjectError, TableNotFound
 
 YML = """

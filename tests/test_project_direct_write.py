@@ -23,7 +23,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from helpers import make_project
 
 from dltplus_dagster import current
-from dltplus_dagster.project.catalog import Dataset, saved_row_counts
+from dltplus_dagster.project.dataset import Dataset
+from dltplus_dagster.project.dataset_save import resolve_target, saved_row_counts
 from dltplus_dagster.project.duckdb_direct import DIRECT_WRITE_ENV, plan_direct_write
 
 YML = """
@@ -216,7 +217,7 @@ def test_failed_replace_keeps_old_rows(root: Path) -> None:
 def test_not_eligible_goes_through_dlt(root: Path, case: str, data: Any, kwargs: dict) -> None:
     ds = current.catalog().dataset("direct")
     destination = ds.entities.get_destination("wh")
-    schema = ds._schema_for_write("t")
+    schema = resolve_target(ds, "t").schema
     plan = plan_direct_write(data, "t", kwargs.get("write_disposition", "append"), schema,
                              destination, None)
     assert plan is None, case
@@ -228,12 +229,12 @@ def test_type_change_and_dlt_columns_go_through_dlt(root: Path) -> None:
     ds.save(pd.DataFrame({"id": [1, 2]}), table_name="typed")
     ds.save([{"id": 1}], table_name="objects")  # rows from objects carry _dlt_id
     frame = pd.DataFrame({"id": [1]})
-    assert plan_direct_write(frame, "typed", "append", ds._schema_for_write("typed"),
+    assert plan_direct_write(frame, "typed", "append", resolve_target(ds, "typed").schema,
                              destination, None) is not None
     as_text = pd.DataFrame({"id": ["x"]})
-    assert plan_direct_write(as_text, "typed", "append", ds._schema_for_write("typed"),
+    assert plan_direct_write(as_text, "typed", "append", resolve_target(ds, "typed").schema,
                              destination, None) is None
-    assert plan_direct_write(frame, "objects", "append", ds._schema_for_write("objects"),
+    assert plan_direct_write(frame, "objects", "append", resolve_target(ds, "objects").schema,
                              destination, None) is None
 
 
@@ -242,5 +243,5 @@ def test_switched_off_by_env(root: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     destination = ds.entities.get_destination("wh")
     frame = pd.DataFrame({"id": [1]})
     monkeypatch.setenv(DIRECT_WRITE_ENV, "false")
-    assert plan_direct_write(frame, "t", "append", ds._schema_for_write("t"), destination,
+    assert plan_direct_write(frame, "t", "append", resolve_target(ds, "t").schema, destination,
                              None) is None

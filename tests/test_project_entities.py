@@ -14,6 +14,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from helpers import ITEMS_SOURCE, clean_env, make_project
 
 from dltplus_dagster import current
+from dltplus_dagster.project.catalog import get_dataset
 from dltplus_dagster.project.errors import (
     EntityNotFound,
     InvalidDestination,
@@ -435,18 +436,18 @@ def test_list_datasets_includes_implicit(root: Path) -> None:
 
 def test_get_dataset(root: Path) -> None:
     ent = current.entities(str(root))
-    raw = ent.get_dataset("raw")
+    raw = get_dataset(ent, "raw")
     assert raw.name == "raw" and raw.destination_name == "wh"
-    assert ent.get_dataset("reports", "custom_file").destination_name == "custom_file"
-    implicit = ent.get_dataset("counted")  # written by implicit_pipe
+    assert get_dataset(ent, "reports", "custom_file").destination_name == "custom_file"
+    implicit = get_dataset(ent, "counted")  # written by implicit_pipe
     assert implicit.destination_name == "duckdb"
     with pytest.raises(InvalidDestination) as exc:
-        ent.get_dataset("raw", "custom_file")
+        get_dataset(ent, "raw", "custom_file")
     assert "Available destinations: ['wh']" in str(exc.value)
     with pytest.raises(InvalidDestination, match="datasets.lonely.destination"):
-        ent.get_dataset("lonely")
+        get_dataset(ent, "lonely")
     with pytest.raises(EntityNotFound) as exc2:
-        ent.get_dataset("unknown_ds")
+        get_dataset(ent, "unknown_ds")
     assert "dataset 'unknown_ds'" in str(exc2.value)
     assert "raw, reports" in str(exc2.value)
 
@@ -466,7 +467,7 @@ def test_datasets_not_implicit_when_disallowed(tmp_path: Path) -> None:
     ent = current.entities(str(root))
     assert ent.list_datasets() == ["declared"]
     with pytest.raises(EntityNotFound) as exc:
-        ent.get_dataset("implicit_one")
+        get_dataset(ent, "implicit_one")
     assert "Declared datasets: declared" in str(exc.value)
     assert "allow_undefined_entities" in str(exc.value)
 

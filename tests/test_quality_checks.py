@@ -25,7 +25,6 @@ from dltplus_dagster.project.checks import (
     dataset_check_report,
     run_table_checks,
 )
-from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.errors import ManifestError
 from dltplus_dagster.project.project import load_project
 
@@ -85,7 +84,7 @@ def edit_manifest_text(root: Path, edit: Any) -> None:
 
 def _catalog(root: Path, profile: str | None = None) -> Catalog:
     project = load_project(str(root), profile)
-    return Catalog(project, EntityFactory(project))
+    return Catalog.for_project(project)
 
 
 def _by_name(results: list[Any]) -> dict[str, Any]:
@@ -135,7 +134,7 @@ def test_case_that_is_not_valid_sql_fails_the_check_with_the_database_message(
     project = load_project(str(root))
     checks = project.datasets["shop"].tables["odd"].checks
     checks.case = ["t IS NOT NULL AND AND", "no_such_column > 1"]
-    ds = Catalog(project, EntityFactory(project)).dataset("shop")
+    ds = Catalog.for_project(project).dataset("shop")
     results = _by_name(run_table_checks(ds, "odd", checks))
 
     bad = results["case_1"]

@@ -31,7 +31,7 @@ from dltplus_dagster.dagster.metadata import (
 )
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
-from dltplus_dagster.project.catalog import Dataset
+from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.model import TableCheck

@@ -18,8 +18,8 @@ from dagster import (
     MetadataValue,
 )
 
-from dltplus_dagster.project.catalog import Dataset
 from dltplus_dagster.project.checks import CheckResult, plan_checks, run_table_checks
+from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.model import TableCheck
 
 SEVERITY = {"warn": AssetCheckSeverity.WARN, "error": AssetCheckSeverity.ERROR}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dagster import Definitions, ExecutorDefinition, multiprocess_executor
@@ -14,7 +14,7 @@ from dltplus_dagster.dagster.assets import (
     build_project_assets,
 )
 from dltplus_dagster.dagster.io_manager import DltDatasetIOManager
-from dltplus_dagster.dagster.resources import project_resource_for
+from dltplus_dagster.dagster.resources import DltProjectResource, project_resource_for
 from dltplus_dagster.dagster.schedules import build_jobs_and_schedules
 from dltplus_dagster.dagster.translator import DltProjectTranslator
 from dltplus_dagster.project.errors import ProjectInvalid
@@ -52,7 +52,7 @@ def build_definitions(
     """
     root = project_dir or find_project_dir()
     project = load_project(root, profile)
-    # a broken reference fails the code location load with the located message of
+    # an invalid project fails the code location load with the located message of
     # `dltplus project validate`, not with whatever dlt raises building the assets
     ensure_valid(project)
     translator = translator or DltProjectTranslator()
@@ -63,36 +63,49 @@ def build_definitions(
     _refuse_shared_keys(project, built)
     project_jobs, project_schedules = build_jobs_and_schedules(project, built)
 
-    all_resources: dict[str, Any] = {
+    executor = executor or _default_executor(built.local_file_tags, max_concurrent)
+    return Definitions(
+        assets=[*built.assets, *assets],
+        asset_checks=list(asset_checks),
+        resources=_wired_resources(project_resource, resources or {}),
+        jobs=[*project_jobs, *jobs],
+        schedules=[*project_schedules, *schedules],
+        sensors=list(sensors),
+        executor=executor,
+    )
+
+
+def _wired_resources(
+    project_resource: DltProjectResource, resources: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The project resource, the default dataset IO manager and the user's `resources`; a user
+    `DltDatasetIOManager` without a project gets this one."""
+    wired: dict[str, Any] = {
         RESOURCE_KEY: project_resource,
         DATASET_IO_MANAGER_KEY: DltDatasetIOManager(dlt_project=project_resource),
     }
-    for key, res in (resources or {}).items():
+    for key, res in resources.items():
         if isinstance(res, DltDatasetIOManager) and res.dlt_project is None:
             res = DltDatasetIOManager(
                 dataset=res.dataset, write_disposition=res.write_disposition,
                 dlt_project=project_resource,
             )
-        all_resources[key] = res
+        wired[key] = res
+    return wired
 
-    # steps that open the same local DuckDB file must not overlap: DuckDB takes one writer
-    # process per file. Other steps run in parallel processes as usual.
-    executor = executor or multiprocess_executor.configured(
+
+def _default_executor(
+    local_file_tags: Iterable[str], max_concurrent: int | None
+) -> ExecutorDefinition:
+    """The multiprocess executor with one step at a time per local DuckDB file: DuckDB takes
+    one writer process per file. Other steps run in parallel processes as usual."""
+    return multiprocess_executor.configured(
         {
             **({"max_concurrent": max_concurrent} if max_concurrent else {}),
             "tag_concurrency_limits": [
-                {"key": LOCAL_FILE_TAG, "value": tag, "limit": 1} for tag in built.local_file_tags
+                {"key": LOCAL_FILE_TAG, "value": tag, "limit": 1} for tag in local_file_tags
             ],
         }
-    )
-    return Definitions(
-        assets=[*built.assets, *assets],
-        asset_checks=list(asset_checks),
-        resources=all_resources,
-        jobs=[*project_jobs, *jobs],
-        schedules=[*project_schedules, *schedules],
-        sensors=list(sensors),
-        executor=executor,
     )
 
 

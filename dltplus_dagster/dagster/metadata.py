@@ -1,7 +1,8 @@
 """Materialization metadata for dataset tables: row counts, qualified names, column schemas.
 
-Reads dlt schemas through deep copies only (a known peer bug mutates the live schema and breaks
-the second run in a process) and never includes credentials.
+Reads dlt schemas through deep copies only and never includes credentials. (dagster-dlt's
+`_extract_table_schema_metadata` pops keys from the live pipeline schema's column dicts, so a
+second materialization in the same process fails in extract with `KeyError: 'name'`.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
 
-from dltplus_dagster.project.catalog import Dataset
+from dltplus_dagster.project.dataset import Dataset
 
 
 def database_name(dataset: Dataset) -> str | None:

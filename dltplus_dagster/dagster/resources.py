@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
@@ -50,8 +50,7 @@ class DltProjectResource(ConfigurableResource):
         return EntityFactory(self.project())
 
     def catalog(self) -> Catalog:
-        p = self.project()
-        return Catalog(p, EntityFactory(p))
+        return Catalog.for_project(self.project())
 
     def runner(self) -> Runner:
         p = self.project()
@@ -74,7 +73,7 @@ class DltProjectResource(ConfigurableResource):
             yield p
 
     @contextlib.contextmanager
-    def yield_for_execution(self, context: InitResourceContext) -> Iterator[Any]:
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[DltProjectResource]:
         # bind `current` for the whole step that uses the resource
         with self.bind_current():
             yield self

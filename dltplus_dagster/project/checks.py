@@ -27,7 +27,7 @@ from dltplus_dagster.project.model import TableCheck
 from dltplus_dagster.project.redact import scrub
 
 if TYPE_CHECKING:
-    from dltplus_dagster.project.catalog import Dataset
+    from dltplus_dagster.project.dataset import Dataset
 
 Severity = Literal["warn", "error"]
 
@@ -285,10 +285,10 @@ def run_table_checks(
 
 
 def _no_database(dataset: Dataset) -> bool:
-    from dltplus_dagster.project.catalog import _missing_local_database
+    from dltplus_dagster.project.stored_schemas import missing_local_database
 
     destination = dataset.entities.get_destination(dataset.destination_name)
-    return _missing_local_database(destination, dataset.name)
+    return missing_local_database(destination, dataset.name)
 
 
 def check_dataset(dataset: Dataset, tables: Sequence[str] | None = None,
@@ -311,8 +311,8 @@ def check_dataset(dataset: Dataset, tables: Sequence[str] | None = None,
 
 def _stored_name(dataset: Dataset, table: str) -> str:
     """The loaded table a declared name means: as written, else in dlt's naming (`Orders`)."""
-    from dltplus_dagster.project.catalog import normalize_table_name
     from dltplus_dagster.project.errors import ProjectError
+    from dltplus_dagster.project.names import normalize_table_name
 
     if table in dataset.tables:
         return table

@@ -18,7 +18,7 @@ from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.errors import ProjectError
 
 if TYPE_CHECKING:
-    from dltplus_dagster.project.catalog import Dataset
+    from dltplus_dagster.project.dataset import Dataset
 
 
 @dataclass
@@ -67,9 +67,9 @@ def _client(ds: Dataset) -> Any:
 
 
 def _storage_exists(ds: Dataset) -> bool:
-    from dltplus_dagster.project.catalog import _missing_local_database
+    from dltplus_dagster.project.stored_schemas import missing_local_database
 
-    if _missing_local_database(ds.entities.get_destination(ds.destination_name), ds.name):
+    if missing_local_database(ds.entities.get_destination(ds.destination_name), ds.name):
         return False  # asking DuckDB would create the database file
     with _client(ds) as client:
         return bool(client.is_storage_initialized())

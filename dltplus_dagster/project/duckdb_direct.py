@@ -6,7 +6,8 @@ going into a DuckDB database in this process that round trip is avoidable: the s
 functions compute the table schema (arrow types, naming, capabilities, contracts), dlt's job
 client migrates the tables and stores the schema version, and DuckDB inserts straight from the
 Arrow table (`INSERT ... BY NAME SELECT * FROM <arrow>`), data and `_dlt_loads` row in one
-transaction. It halves the write time of `Dataset.save()` and of the IO manager.
+transaction. That makes `Dataset.save()` and the IO manager markedly faster (figures in
+bench/README.md).
 
 Only what this path reproduces exactly takes it; `plan_direct_write` returns None for the rest
 and `save()` runs the normal dlt pipeline: other destinations, iterators and resources, merge,
@@ -26,8 +27,10 @@ from dltplus_dagster.project.table_names import ORIGINAL_NAME_HINT
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from dlt.common.destination import AnyDestination, DestinationCapabilitiesContext
     from dlt.common.pipeline import LoadInfo
-    from dlt.common.schema import Schema
+    from dlt.common.schema import Schema, TTableSchema
+    from dlt.common.schema.typing import TSchemaContract
 
 DIRECT_WRITE_ENV = "DLTPLUS_DUCKDB_DIRECT_WRITE"
 DIRECT_DISPOSITIONS = ("append", "replace")
@@ -62,8 +65,8 @@ def plan_direct_write(
     table_name: str,
     write_disposition: str,
     schema: Schema,
-    destination: Any,
-    contract: Any,
+    destination: AnyDestination,
+    contract: TSchemaContract | None,
     original_name: str | None = None,
     replace_rows: tuple[str, list[str]] | None = None,
 ) -> DirectWrite | None:
@@ -75,19 +78,10 @@ def plan_direct_write(
     `replace_rows` (column, values) deletes the rows holding those values in the same
     transaction as the insert (a partition replaced).
     """
-    if not direct_write_enabled() or write_disposition not in DIRECT_DISPOSITIONS:
-        return None
-    if not str(destination.destination_type).endswith(".duckdb"):
-        return None
     existing = schema.tables.get(table_name)
-    if existing is not None and not _plain_target(schema, existing):
+    item = _eligible_frame(data, write_disposition, schema, existing, destination)
+    if item is None:
         return None
-    if _adds_dlt_columns():
-        return None
-    item = as_arrow(data)  # last of the cheap checks: converting a frame is not free
-    if item is None or item.num_rows == 0:
-        return None
-
     from dlt.common.libs import pyarrow as dlt_arrow
 
     caps = destination.capabilities()
@@ -105,19 +99,41 @@ def plan_direct_write(
         computed[ORIGINAL_NAME_HINT] = original_name  # as save() hints it on dlt's path
     if not _contract_allows(schema, table_name, computed, item):
         return None
-    schema.update_table(computed, normalize_identifiers=False, merge_compound_props=False)
-    table = schema.tables[table_name]
-    x_normalizer = table.setdefault("x-normalizer", {})  # type: ignore[typeddict-item]
-    x_normalizer.pop("evolve-columns-once", None)
-    x_normalizer["seen-data"] = True
-    schema._bump_version()  # dlt's own way to seal a schema before it is stored
+    _store_table(schema, table_name, computed)
     item = dlt_arrow.normalize_py_arrow_item(
         item, schema.get_table_columns(table_name), schema.naming, caps
     )
     return DirectWrite(schema, table_name, write_disposition, item, replace_rows)
 
 
-def run_direct_write(plan: DirectWrite, destination: Any, dataset_name: str,
+def _eligible_frame(data: Any, write_disposition: str, schema: Schema,
+                    existing: TTableSchema | None, destination: AnyDestination) -> pa.Table | None:
+    """`data` as one non-empty Arrow table when the cheap checks allow a direct write."""
+    if not direct_write_enabled() or write_disposition not in DIRECT_DISPOSITIONS:
+        return None
+    if not str(destination.destination_type).endswith(".duckdb"):
+        return None
+    if existing is not None and not _plain_target(schema, existing):
+        return None
+    if _adds_dlt_columns():
+        return None
+    item = as_arrow(data)  # last of the cheap checks: converting a frame is not free
+    if item is None or item.num_rows == 0:
+        return None
+    return item
+
+
+def _store_table(schema: Schema, table_name: str, computed: TTableSchema) -> None:
+    """Put `computed` into `schema` as dlt's normalize step leaves a table that saw data."""
+    schema.update_table(computed, normalize_identifiers=False, merge_compound_props=False)
+    table = schema.tables[table_name]
+    x_normalizer = table.setdefault("x-normalizer", {})  # type: ignore[typeddict-item]
+    x_normalizer.pop("evolve-columns-once", None)
+    x_normalizer["seen-data"] = True
+    schema._bump_version()  # dlt's own way to seal a schema before it is stored
+
+
+def run_direct_write(plan: DirectWrite, destination: AnyDestination, dataset_name: str,
                      pipeline_name: str) -> LoadInfo:
     """Migrate the tables, insert the frame and record the load; returns dlt's `LoadInfo`."""
     from dlt.common.storages.load_package import create_load_id
@@ -199,7 +215,7 @@ def _adds_dlt_columns() -> bool:
     return bool(config.add_dlt_load_id or config.add_dlt_id)
 
 
-def _plain_target(schema: Schema, table: Any) -> bool:
+def _plain_target(schema: Schema, table: TTableSchema) -> bool:
     """An existing table this path can write: no dlt row columns, no nested tables."""
     from dlt.common.schema.utils import get_nested_tables
 
@@ -213,7 +229,8 @@ def _plain_target(schema: Schema, table: Any) -> bool:
 
 
 def _computed_table(item: pa.Table, table_name: str, write_disposition: str, schema: Schema,
-                    caps: Any, contract: Any) -> Any:
+                    caps: DestinationCapabilitiesContext,
+                    contract: TSchemaContract | None) -> TTableSchema:
     """The table schema dlt's arrow extractor computes for `item` (same functions, same order)."""
     from dlt.common.destination.capabilities import adjust_schema_to_capabilities
     from dlt.common.libs import pyarrow as dlt_arrow
@@ -230,7 +247,7 @@ def _computed_table(item: pa.Table, table_name: str, write_disposition: str, sch
     return utils.normalize_table_identifiers(table, schema.naming)
 
 
-def _changes_column_types(existing: Any, computed: Any) -> bool:
+def _changes_column_types(existing: TTableSchema, computed: TTableSchema) -> bool:
     """True when a column the table has would get another type (dlt may coerce or vary it)."""
     from dlt.common.schema.typing import TColumnType
     from dlt.common.schema.utils import is_complete_column
@@ -245,7 +262,8 @@ def _changes_column_types(existing: Any, computed: Any) -> bool:
     return False
 
 
-def _contract_allows(schema: Schema, table_name: str, computed: Any, item: pa.Table) -> bool:
+def _contract_allows(schema: Schema, table_name: str, computed: TTableSchema,
+                     item: pa.Table) -> bool:
     """True when the contract lets the change through untouched (no filter, no error)."""
     from dlt.common.schema.exceptions import DataValidationError
 

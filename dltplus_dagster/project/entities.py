@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from dlt.common.destination import Destination
     from dlt.extract.source import DltSource
 
-    from dltplus_dagster.project.catalog import Dataset
-
 class SourceConfigMissing(SourceBuildError, ConfigFieldMissingException):
     """A source that lacks config values: the located `SourceBuildError` (naming source,
     pipeline and keys), and dlt's `ConfigFieldMissingException` (its lookup traces) alike."""
@@ -373,25 +371,6 @@ class EntityFactory:
             self._written_by_pipelines = index
         return self._written_by_pipelines
 
-    def get_dataset(self, name: str, destination_name: str | None = None) -> Dataset:
-        from dltplus_dagster.project.catalog import Dataset
-
-        entity = self.get_dataset_entity(name)
-        allowed = self.dataset_destinations(name)
-        if destination_name is None:
-            if not allowed:
-                raise InvalidDestination(
-                    f"dlt.yml: datasets.{name}.destination: no destination is configured for "
-                    "this dataset and no pipeline writes it; declare `destination: [name]`."
-                )
-            destination_name = allowed[0]
-        elif allowed and destination_name not in allowed:
-            raise InvalidDestination(
-                f"Dataset '{name}' is not available on destination '{destination_name}'. "
-                f"Available destinations: {allowed}"
-            )
-        return Dataset(self.project, self, entity, destination_name)
-
     # --- transformations ---
     def get_transformation(self, name: str) -> TransformationEntity:
         if name not in self.project.transformations:
@@ -563,7 +542,3 @@ def _type_name(hint: Any) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else "(no message)"
-
-
-def project_path(project: Project, *parts: str) -> str:
-    return os.path.join(project.project_dir, *parts)

@@ -129,9 +129,9 @@ class TableCheck:
 
     not_empty: bool = False
     unique: list[str] | None = None
-    """Columns that are unique together (`is_unique` is the reference's name)."""
+    """Columns that are unique together (`is_unique` is dlt+'s name for it)."""
     not_null: list[str] | None = None
-    """Columns without nulls (`is_not_null` is the reference's name)."""
+    """Columns without nulls (`is_not_null` is dlt+'s name for it)."""
     is_unique: list[str] | None = None
     is_not_null: list[str] | None = None
     is_in: dict[str, list[Any]] | None = None
@@ -206,7 +206,12 @@ class DagsterSection:
     jobs: dict[str, DagsterJob] = field(default_factory=dict)
     schedules: dict[str, DagsterSchedule] = field(default_factory=dict)
     pool: str | None = None
-    """Concurrency pool for steps writing to local DuckDB files (default `duckdb:<file>`)."""
+    """Dagster pool of every pipeline and transformation step of the project (none when unset).
+
+    A pool only limits concurrency once the Dagster instance gives it a limit
+    (`concurrency.pools` in dagster.yaml or `dagster instance concurrency set <pool> N`); steps
+    on one local DuckDB file are kept apart by the `dltplus/local_file` op tag instead.
+    """
 
 
 @dataclass
@@ -233,7 +238,7 @@ SECTIONS = tuple(f.name for f in dataclasses.fields(Manifest))
 def build_manifest(doc: dict[str, Any], locations: Locations) -> Manifest:
     """Validate the merged document and build the typed manifest.
 
-    Unknown top-level keys are dlt config passed through (as the reference does), with a warning.
+    Unknown top-level keys are dlt config passed through (as dlt+ does), with a warning.
     """
     known = {k: v for k, v in doc.items() if k in SECTIONS}
     for extra in sorted(set(doc) - set(SECTIONS)):

@@ -3,7 +3,9 @@
 Every dataset and table name of a project passes the naming convention of its destination
 (dlt's `NamingConvention`, snake_case unless the destination or `schema.naming` config says
 otherwise), so two names that land in the same identifier (`Orders` and `orders`, `a-b` and
-`a_b`, non-ASCII names that all become `x`) are found before anything is written.
+`a_b`, non-ASCII names that all become `x`) are found before anything is written:
+`collisions` is the one check, for manifest entities, asset keys, a dataset's tables and a
+frame's columns alike.
 
 Dagster accepts op and group names matching `^[A-Za-z0-9_]+$` only, and derives multi-asset
 output names from asset keys. `dagster_name` maps any name to that alphabet in one documented
@@ -15,8 +17,10 @@ no Dagster.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from dltplus_dagster.project.errors import ProjectError
 
 if TYPE_CHECKING:
     from dlt.common.normalizers.naming import NamingConvention
@@ -27,11 +31,6 @@ _NOT_DAGSTER = re.compile(r"[^A-Za-z0-9_]")
 def dagster_name(name: str) -> str:
     """`name` in Dagster's name alphabet: each character outside `[A-Za-z0-9_]` becomes `_`."""
     return _NOT_DAGSTER.sub("_", name) or "_"
-
-
-def default_naming() -> NamingConvention:
-    """dlt's default naming convention (snake_case), honouring `schema.naming` config."""
-    return naming_for(None)
 
 
 def naming_for(destination: Any) -> NamingConvention:
@@ -50,15 +49,32 @@ def naming_for(destination: Any) -> NamingConvention:
     return naming
 
 
+def normalize_table_name(name: str) -> str:
+    """The table name dlt's default naming (snake_case) gives `name`; quotes and SQL are never
+    passed through. Raises `ProjectError` for a name with no usable characters."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    normalized = NamingConvention().normalize_tables_path(name)
+    if not normalized.strip("_"):
+        raise ProjectError(f"table name {name!r} has no usable characters")
+    return normalized
+
+
 def collisions(
-    names: Iterable[tuple[str, str]], normalize: Callable[[str], str]
+    names: Iterable[tuple[str, str]],
+    normalize: Callable[[str], str],
+    taken: Mapping[str, str] | None = None,
 ) -> list[tuple[str, list[tuple[str, str]]]]:
     """Groups of `(name, who)` whose different `name`s normalize to one identifier.
 
+    `taken` maps identifiers already in use to the name that holds them (e.g. a dataset's
+    tables, `table_names.originals_of`); each joins its group first, as `(name, "existing")`.
     Returns `(identifier, [(name, who), ...])` for each identifier reached by two or more
     distinct names (the same name twice is no collision), in first-seen order.
     """
     by_ident: dict[str, list[tuple[str, str]]] = {}
+    for ident, name in (taken or {}).items():
+        by_ident.setdefault(ident, []).append((name, "existing"))
     for name, who in names:
         by_ident.setdefault(normalize(name), []).append((name, who))
     return [
@@ -66,3 +82,13 @@ def collisions(
         for ident, entries in by_ident.items()
         if len({n for n, _ in entries}) > 1
     ]
+
+
+def find_collisions(
+    names: Iterable[str],
+    normalize: Callable[[str], str],
+    existing: Mapping[str, str] | None = None,
+) -> dict[str, list[str]]:
+    """`collisions` for plain names: identifier -> its distinct names (existing one first)."""
+    groups = collisions(((n, n) for n in names), normalize, taken=existing)
+    return {ident: list(dict.fromkeys(n for n, _ in group)) for ident, group in groups}

@@ -52,8 +52,7 @@ def bind_package(
         return EntityFactory(project(profile))
 
     def catalog(profile: str | None = None) -> Catalog:
-        p = project(profile)
-        return Catalog(p, EntityFactory(p))
+        return Catalog.for_project(project(profile))
 
     def runner(profile: str | None = None) -> Runner:
         p = project(profile)

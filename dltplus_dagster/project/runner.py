@@ -274,7 +274,9 @@ class Runner:
     def _dataset_contract(self, dataset_name: str | None) -> Any:
         if not dataset_name or dataset_name not in self.project.datasets:
             return None
-        return self.entities.get_dataset(dataset_name).contract
+        from dltplus_dagster.project.catalog import get_dataset
+
+        return get_dataset(self.entities, dataset_name).contract
 
     def run_transformation(self, name: str) -> RowsWritten:
         """Run transformation `name`; returns rows written (and load ids) per output table."""

@@ -2,9 +2,9 @@
 
 A destination only knows normalized identifiers, so two different names that a naming
 convention maps to one identifier (`Orders` and `orders`, `a-b` and `a_b`, every non-ASCII
-name that becomes `x`) would silently write into the same table. `find_collisions` finds them
-in any set of names (manifest entities, asset keys, a dataset's tables); `check_table_name` is
-the gate `Dataset.save()` passes every table name through.
+name that becomes `x`) would silently write into the same table. `check_table_name` and
+`check_column_names` are the gates `Dataset.save()` passes every name through; both find such
+names with `names.collisions`.
 
 The originals of a dataset's tables are remembered in the dlt schema itself, as the table hint
 `x-original-name` (`ORIGINAL_NAME_HINT`): it is stored with every schema version in
@@ -15,10 +15,11 @@ its normalized name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dltplus_dagster.project.errors import ProjectError
+from dltplus_dagster.project.names import find_collisions
 
 ORIGINAL_NAME_HINT = "x-original-name"
 DLT_PREFIX = "_dlt"
@@ -35,26 +36,6 @@ class TableNameCollision(ProjectError):
         self.normalized = normalized
         self.originals = sorted(set(originals))
         super().__init__(message)
-
-
-def find_collisions(
-    names: Iterable[str],
-    normalize: Callable[[str], str],
-    existing: Mapping[str, str] | None = None,
-) -> dict[str, list[str]]:
-    """Normalized name -> the different originals that map to it (only where there are 2+).
-
-    `existing` maps normalized names already taken to the original they were taken by (e.g. a
-    dataset's tables, `originals_of(schema)`); it is one side of the comparison.
-    """
-    seen: dict[str, list[str]] = {}
-    for normalized, original in (existing or {}).items():
-        seen.setdefault(normalized, []).append(original)
-    for name in names:
-        originals = seen.setdefault(normalize(name), [])
-        if name not in originals:
-            originals.append(name)
-    return {n: o for n, o in seen.items() if len(o) > 1}
 
 
 def is_dlt_name(normalized: str, naming: Any = None) -> bool:

@@ -240,8 +240,10 @@ class TableListCache:
         """Record the tables of the schema the pipeline's runs stored in its destination (for
         `dltplus project prepare`); the new ones. Nothing before the first run."""
         entity = self.entities.get_pipeline_entity(pipeline_name)
+        from dltplus_dagster.project.catalog import get_dataset
+
         schema_name = self.entities.get_source_factory(entity.source or "").name
-        dataset = self.entities.get_dataset(entity.dataset_name or "", entity.destination)
+        dataset = get_dataset(self.entities, entity.dataset_name or "", entity.destination)
         for schema in dataset.dlt_dataset.schemas:
             if schema.name == schema_name:
                 return self.record_run(

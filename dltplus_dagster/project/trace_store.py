@@ -27,7 +27,7 @@ from dltplus_dagster.project.redact import scrub, scrub_secrets
 if TYPE_CHECKING:
     import dlt
 
-    from dltplus_dagster.project.catalog import Dataset
+    from dltplus_dagster.project.dataset import Dataset
     from dltplus_dagster.project.entities import EntityFactory
     from dltplus_dagster.project.project import Project
 
@@ -309,7 +309,7 @@ def read_kept_traces(local_dir: str) -> list[tuple[str, dict[str, Any]]]:
 
 def stored_traces_dataset(project: Project, entities: EntityFactory, name: str) -> Dataset:
     """The dataset that holds pipeline `name`'s traces."""
-    from dltplus_dagster.project.catalog import Dataset
+    from dltplus_dagster.project.dataset import Dataset
     from dltplus_dagster.project.model import DatasetEntity
 
     target = trace_target(project, name)

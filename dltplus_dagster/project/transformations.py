@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from dltplus_dagster.project.catalog import saved_row_counts
+from dltplus_dagster.project.catalog import get_dataset
+from dltplus_dagster.project.dataset_save import saved_row_counts
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.project import Project
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from dltplus_dagster.project.dataset import Dataset
     from dltplus_dagster.project.entities import EntityFactory
 
 SQL_CHUNK_ROWS = 100_000
@@ -36,8 +40,8 @@ def run_transformation(project: Project, entities: EntityFactory, name: str) -> 
         raise project.error_at(("transformations", name), "`output` dataset is not set")
     if not entity.inputs:
         raise project.error_at(("transformations", name), "`inputs` (datasets) is empty")
-    inputs = [entities.get_dataset(ds) for ds in entity.inputs]
-    output = entities.get_dataset(entity.output)
+    inputs = [get_dataset(entities, ds) for ds in entity.inputs]
+    output = get_dataset(entities, entity.output)
 
     if entity.sql:
         outputs: Iterable[tuple[str, Any]] = (
@@ -57,8 +61,10 @@ def run_transformation(project: Project, entities: EntityFactory, name: str) -> 
     return written
 
 
-def _sql_chunks(dataset: Any, sql: str) -> Any:
-    def chunks() -> Iterator[Any]:
+def _sql_chunks(dataset: Dataset, sql: str) -> Callable[[], Iterator[pa.Table]]:
+    """The query's rows as a callable `save()` streams, chunk by chunk (not all in memory)."""
+
+    def chunks() -> Iterator[pa.Table]:
         yield from dataset.query(sql).iter_arrow(chunk_size=SQL_CHUNK_ROWS)
 
     return chunks
