@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash tests/services/ensure_services.sh
 	bash tests/services/ensure_browser.sh || echo "chromium is missing: tests/test_prod_browser.py will fail (see docs/testing.md)"
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $${TEST_WORKERS:-2} --dist loadfile tests
 
 ## The Dagster UI on http://127.0.0.1:3000 for the example project.
 ui: $(STAMP)
