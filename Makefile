@@ -34,5 +34,7 @@ ui: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+## ruff on the code, tests, benchmarks and examples; mypy (strict, see [tool.mypy]) on the package.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dltplus_dagster tests bench examples
+	$(VENV)/bin/mypy dltplus_dagster

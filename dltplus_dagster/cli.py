@@ -127,7 +127,8 @@ def _frame_text(frame: Any) -> str:
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", None):
-        return frame.to_string(index=False, max_colwidth=60)
+        text: str = frame.to_string(index=False, max_colwidth=60)
+        return text
 
 
 def _require_name(args: argparse.Namespace, what: str) -> str:
@@ -407,7 +408,8 @@ def _profile_facts(project_dir: str) -> tuple[list[str], str]:
 
     raw, _ = load_manifest(os.path.join(project_dir, MANIFEST_NAME))
     profiles = raw.get("profiles") if isinstance(raw.get("profiles"), dict) else {}
-    settings = raw.get("project") if isinstance(raw.get("project"), dict) else {}
+    section = raw.get("project")
+    settings = section if isinstance(section, dict) else {}
     default = settings.get("default_profile") or "dev"
     return available_profiles(profiles or {}, str(default)), str(default)
 
@@ -668,7 +670,7 @@ class _Group:
         self.verbs = self.parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     def verb(self, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        parser = self.verbs.add_parser(
+        parser: argparse.ArgumentParser = self.verbs.add_parser(
             name, parents=[self.common], help=help_text, description=help_text
         )
         parser.set_defaults(handler=handler)
@@ -944,7 +946,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     session = Session(args.project, getattr(args, "profile", None))
     try:
-        return args.handler(session, args)
+        code: int = args.handler(session, args)
+        return code
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)
         return 130

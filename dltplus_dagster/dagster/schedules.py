@@ -80,7 +80,9 @@ def _selection(
     return selection
 
 
-def _unknown(project: Project, job: str, kind: str, name: str, known: dict) -> ManifestError:
+def _unknown(
+    project: Project, job: str, kind: str, name: str, known: dict[str, Any]
+) -> ManifestError:
     return project.error_at(
         ("dagster", "jobs", job, kind),
         f"'{name}' is not declared; declared {kind}: {', '.join(known) or '(none)'}",

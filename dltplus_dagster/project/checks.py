@@ -194,8 +194,8 @@ def _case_problems(case: str | list[str]) -> Iterator[tuple[tuple[str, ...], str
 
 def _has_second_statement(expression: str) -> bool:
     """True when `expression` holds a `;` outside string literals, quoted names and comments."""
+    from sqlglot import Tokenizer, TokenType  # the names sqlglot exports
     from sqlglot.errors import TokenError
-    from sqlglot.tokens import Tokenizer, TokenType
 
     try:
         tokens = Tokenizer().tokenize(expression)
@@ -388,7 +388,8 @@ class _Evaluator:
         self.table = table
         self.secrets = list(secrets)
         self._client: Any = None
-        self._columns: list[str] | None | bool = False
+        self._columns: list[str] | None = None
+        self._columns_read = False
 
     @property
     def client(self) -> Any:
@@ -399,15 +400,15 @@ class _Evaluator:
     @property
     def columns(self) -> list[str] | None:
         """Columns of the table in its stored dlt schema (None when no schema knows it)."""
-        if self._columns is False:
-            self._columns = None
+        if not self._columns_read:
+            self._columns_read = True
             for schema in self.dataset.dlt_dataset.schemas:
                 if self.table in schema.tables:
                     cols = schema.get_table_columns(self.table, include_incomplete=False)
                     self._columns = list(cols)
                     self._naming = schema.naming
                     break
-        return self._columns  # type: ignore[return-value]
+        return self._columns
 
     def column(self, declared: str) -> str:
         """The stored column for a declared name, quoted; a clear error when there is none."""

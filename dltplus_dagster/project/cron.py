@@ -40,10 +40,11 @@ def cron_problem(expr: str) -> str | None:
     days, months, weekdays = expanded[2], expanded[3], expanded[4]
     if months == [2] and days in ([30], [31]):  # Dagster's own never-fires check
         return f"'{expr}': February has no day {days[0]} (Dagster refuses it: it never fires)"
-    if weekdays == ["*"] and "*" not in days and all(isinstance(d, int) for d in days):
-        listed = range(1, 13) if months == ["*"] else months
-        if all(min(days) > _DAYS_IN_MONTH[m - 1] for m in listed):
-            return f"'{expr}' never fires: no month it lists has day {min(days)}"
+    day_numbers = [d for d in days if isinstance(d, int)]
+    if weekdays == ["*"] and day_numbers and len(day_numbers) == len(days):
+        listed = range(1, 13) if months == ["*"] else [m for m in months if isinstance(m, int)]
+        if all(min(day_numbers) > _DAYS_IN_MONTH[m - 1] for m in listed):
+            return f"'{expr}' never fires: no month it lists has day {min(day_numbers)}"
     return None
 
 

@@ -76,7 +76,7 @@ class ProfileNotFound(ProjectError, KeyError):
         )
 
     def __str__(self) -> str:  # KeyError would repr() the message
-        return self.args[0]
+        return str(self.args[0])
 
 
 class InvalidProfileName(ProjectError, ValueError):
@@ -97,7 +97,7 @@ class EntityNotFound(ProjectError, KeyError):
         )
 
     def __str__(self) -> str:
-        return self.args[0]
+        return str(self.args[0])
 
 
 class TableNotFound(ProjectError, KeyError):
@@ -110,7 +110,7 @@ class TableNotFound(ProjectError, KeyError):
         super().__init__(f"Dataset '{dataset}' has no table '{table}'. Its tables: {listed}")
 
     def __str__(self) -> str:
-        return self.args[0]
+        return str(self.args[0])
 
 
 class InvalidDestination(ProjectError):

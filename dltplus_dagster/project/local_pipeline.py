@@ -153,5 +153,5 @@ class _Scrubbing(io.TextIOBase):
 
 @contextlib.contextmanager
 def _scrubbed_stdout(clean: Callable[[str], str]) -> Iterator[None]:
-    with contextlib.redirect_stdout(_Scrubbing(sys.stdout, clean)):  # type: ignore[type-var]
+    with contextlib.redirect_stdout(_Scrubbing(sys.stdout, clean)):
         yield

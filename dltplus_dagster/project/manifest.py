@@ -84,9 +84,10 @@ class _Loader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH + 1:
+                # types-PyYAML leaves Parser.peek_event unannotated
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise yaml.composer.ComposerError(
-                    None, None, f"nested deeper than {MAX_DEPTH} levels",
-                    self.peek_event().start_mark,
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", mark
                 )
             return super().compose_node(parent, index)
         finally:
@@ -104,7 +105,8 @@ _Loader.add_constructor(INCLUDE_TAG, lambda loader, node: None)  # walker handle
 def _single_node(stream: Any, loader_cls: Any) -> Node | None:
     loader = loader_cls(stream)
     try:
-        return loader.get_single_node()
+        node: Node | None = loader.get_single_node()
+        return node
     finally:
         loader.dispose()
 
@@ -146,7 +148,7 @@ def _compose(path: str) -> Node | None:
             if _FastLoader is _Loader:
                 raise
             if "maximum nesting depth" in str(getattr(e, "problem", "")):
-                mark = e.problem_mark  # type: ignore[attr-defined]
+                mark = getattr(e, "problem_mark", None)  # a MarkedYAMLError's
                 raise ManifestError(
                     f"nested deeper than {MAX_DEPTH} levels",
                     file=path, line=mark.line + 1 if mark else None,
@@ -324,7 +326,7 @@ class _Walker:
             if node.tag not in _Loader.yaml_constructors:  # only plain YAML tags
                 raise self._bad_tag(node, path, file)
             if node.value.strip():
-                return node.value
+                return str(node.value)
             problem = "an empty mapping key is not a name"
         else:
             problem = "expected a plain value here: a mapping key is a name"

@@ -263,6 +263,7 @@ def _check_table_checks(manifest: Manifest, locations: Locations) -> None:
     from dltplus_dagster.project.checks import declaration_problems
 
     for ds_name, ds in manifest.datasets.items():
+        assert ds is not None  # parse_manifest made empty entities (None) defaults
         for table, spec in ds.tables.items():
             for subpath, problem in declaration_problems(spec.checks):
                 path = ("datasets", ds_name, "tables", table, "checks", *subpath)
@@ -275,6 +276,7 @@ def _check_cron(manifest: Manifest, locations: Locations) -> None:
     from dltplus_dagster.project.cron import cron_problem, timezone_problem
 
     for name, p in manifest.pipelines.items():
+        assert p is not None  # parse_manifest made empty entities (None) defaults
         if p.schedule and (problem := cron_problem(p.schedule)):
             raise error_at(locations, ("pipelines", name, "schedule"), problem)
     for name, s in manifest.dagster.schedules.items():

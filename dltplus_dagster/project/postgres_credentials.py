@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 _POSTGRES = "dlt.destinations.postgres"
 
 
-def allow_passwordless(destination: "Destination") -> "Destination":
+def allow_passwordless(destination: "Destination[Any, Any]") -> "Destination[Any, Any]":
     """`destination` itself; a dlt postgres destination gets the optional-password spec."""
     if destination.destination_type != _POSTGRES:
         return destination
     from dlt.destinations.impl.postgres.configuration import PostgresClientConfiguration
 
     if destination.spec is PostgresClientConfiguration:  # not a spec the user chose
+        # dlt types `spec` as a read-only property; its destinations set a class attribute
         destination.spec = _passwordless_spec()  # type: ignore[misc]
     return destination
 
@@ -46,10 +47,12 @@ def _passwordless_spec() -> Any:
 
         @configspec(init=False)
         class PasswordlessPostgresCredentials(PostgresCredentials):
-            password: Optional[TSecretStrValue] = None  # noqa: UP045 - dlt reads the hint
+            # optional on purpose (the point of this spec); dlt reads the hint, so no `| None`
+            password: Optional[TSecretStrValue] = None  # type: ignore[assignment]  # noqa: UP045
 
         @configspec
         class PasswordlessPostgresClientConfiguration(PostgresClientConfiguration):
+            # dlt's own specs default credentials to None and resolve them before use
             credentials: PasswordlessPostgresCredentials = None  # type: ignore[assignment]
 
         _SPEC = PasswordlessPostgresClientConfiguration

@@ -165,8 +165,9 @@ def url_passwords(values: Iterable[str]) -> Iterator[str]:
             yield pw
             yield unquote(pw)
         with contextlib.suppress(ValueError):
-            if "://" in value and urlsplit(value).password:
-                yield urlsplit(value).password  # type: ignore[misc]
+            password = urlsplit(value).password if "://" in value else None
+            if password:
+                yield password
 
 
 def toml_secret_values(settings_dir: str) -> list[str]:

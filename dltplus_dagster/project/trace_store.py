@@ -148,7 +148,7 @@ class TraceRecorder:
         """`fn` (one attempt) that stores its trace afterwards, whatever happened."""
 
         def attempt() -> Any:
-            from dlt.common.pendulum import pendulum
+            from dlt.common import pendulum
 
             self.attempts += 1
             seen = self._span_ids()
@@ -172,7 +172,7 @@ class TraceRecorder:
     ) -> dict[str, Any]:
         """The row of one attempt: its run id, number and outcome, and dlt's trace of the steps
         it ran (dlt merges the steps of a standalone retry load into the previous trace)."""
-        from dlt.common.pendulum import pendulum
+        from dlt.common import pendulum
 
         trace = self.pipeline.last_trace
         steps = [s for s in trace.steps if s.span_id not in seen] if trace is not None else []
@@ -191,7 +191,8 @@ class TraceRecorder:
                 _plain(s.asdict()) for s in steps if s.step != "run" or s.step_exception
             ],
         )
-        return scrub_trace(row, self.secrets())
+        scrubbed: dict[str, Any] = scrub_trace(row, self.secrets())
+        return scrubbed
 
     def store(
         self, attempt: int, seen: set[str], started: Any, error: BaseException | None
@@ -333,11 +334,12 @@ def format_stored_traces(
     entities.get_pipeline_entity(name)
     target = trace_target(project, name)
     dataset = stored_traces_dataset(project, entities, name)
-    where = f"{target.dataset_name}.{target.table_name}@{target.destination}"  # type: ignore[union-attr]
+    assert target is not None  # stored_traces_dataset refuses a pipeline that stores none
+    where = f"{target.dataset_name}.{target.table_name}@{target.destination}"
     lines = [f"Traces of pipeline {name} in {where}:"]
     try:
-        if target.table_name in dataset.tables:  # type: ignore[union-attr]
-            relation = dataset[target.table_name]  # type: ignore[union-attr]
+        if target.table_name in dataset.tables:
+            relation = dataset[target.table_name]
             frame = relation.order_by("started_at", "desc").limit(limit).df()
             columns = [c for c in SUMMARY_COLUMNS if c in frame.columns]
             for record in frame[columns].to_dict("records"):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ def _located_problems(project: Project, tables: bool) -> _Found:
     if pipeline_tables is not None:
         found += checker.table_problems
     found += checker.tables(pipeline_tables)
-    problems = [
+    problems: _Found = [
         (None, p) if isinstance(p, str) else (p[0], _format(project, *p)) for p in _unique(found)
     ]
     if pipeline_tables is not None and not problems:
@@ -191,9 +191,9 @@ def _unique(problems: list[Problem]) -> Iterator[Problem]:
             yield p
 
 
-def _listed(names: object) -> str:
-    names = list(names)  # type: ignore[call-overload]
-    return ", ".join(sorted(names)) if names else "(none)"
+def _listed(names: Iterable[str]) -> str:
+    listed = sorted(names)
+    return ", ".join(listed) if listed else "(none)"
 
 
 class _Checker:
@@ -483,7 +483,8 @@ class _Checker:
                 )
         by_destination: dict[str | None, list[tuple[str, str]]] = {}
         for name in sites:
-            for dest in self.entities.dataset_destinations(name) or [None]:
+            dests: list[str | None] = [*self.entities.dataset_destinations(name)] or [None]
+            for dest in dests:
                 by_destination.setdefault(dest, []).append((name, name))
         for dest, entries in by_destination.items():
             naming = self._naming_of(dest)
@@ -586,10 +587,10 @@ class _Checker:
             dests = self.entities.dataset_destinations(e.dataset)
             naming = self._naming_of(dests[0] if dests else None)
             ident = naming.normalize_tables_path(e.table)
-            key = (*prefix, dagster_name(e.dataset), dagster_name(ident))
-            by_key.setdefault(key, []).append((e, ident))
-        for key, group in by_key.items():
-            shown = "/".join(key)
+            asset_key = (*prefix, dagster_name(e.dataset), dagster_name(ident))
+            by_key.setdefault(asset_key, []).append((e, ident))
+        for asset_key, group in by_key.items():
+            shown = "/".join(asset_key)
             first = group[0][0]
             writers = [e for e, _ in group if e.writer]
             for e, ident in group[1:]:
