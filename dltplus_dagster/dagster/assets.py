@@ -4,9 +4,9 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckResult,
@@ -30,16 +30,19 @@ from dltplus_dagster.dagster.metadata import (
     table_metadata,
 )
 from dltplus_dagster.dagster.resources import DltProjectResource
-from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
+from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.catalog import Dataset
-from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.model import TableCheck
 from dltplus_dagster.project.names import dagster_name, naming_for
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
-from dltplus_dagster.project.table_state import PipelineTable, TableState
+from dltplus_dagster.project.table_state import TableState
+
+if TYPE_CHECKING:
+    from dlt.common.normalizers.naming import NamingConvention
 
 DATASET_IO_MANAGER_KEY = "dlt_dataset_io"
 LOCAL_FILE_TAG = "dltplus/local_file"
@@ -65,7 +68,7 @@ def op_name(prefix: str, name: str) -> str:
     return f"{prefix}_{dagster_name(name)}"
 
 
-def _table_naming(entities: EntityFactory, destination: str) -> Any:
+def _table_naming(entities: EntityFactory, destination: str) -> "NamingConvention":
     """dlt's naming convention of the destination: asset keys hold the tables' stored names."""
     try:
         return naming_for(entities.get_destination(destination) if destination else None)
@@ -74,8 +77,10 @@ def _table_naming(entities: EntityFactory, destination: str) -> Any:
 
 
 def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
-    if entities.destination_type(destination) in LOCAL_FILE_DESTINATIONS:
-        return f"{entities.destination_type(destination)}:{destination}"
+    """`<type>:<destination>` for a destination that is a local file (one writer at a time)."""
+    destination_type = entities.destination_type(destination)
+    if destination_type in LOCAL_FILE_DESTINATIONS:
+        return f"{destination_type}:{destination}"
     return None
 
 
@@ -101,6 +106,62 @@ def _table_check_specs(project: Project, key: AssetKey, checks: TableCheck) -> l
     return check_specs(key, checks, secrets)
 
 
+@dataclass(frozen=True)
+class TableSpecs:
+    """The asset specs of the tables one entity (pipeline, transformation or dataset) writes
+    into one dataset: the one way the asset factories turn a table into a `TableAssetData`,
+    the translator's spec and the table's check specs. A table-level `description` given to
+    `data`/`spec` wins over the entity's."""
+
+    project: Project
+    translator: DltProjectTranslator
+    kind: AssetKind
+    entity: str
+    dataset: str
+    destination: str
+    destination_type: str
+    naming: "NamingConvention"
+    """The destination's naming convention: keys hold the tables' stored names."""
+    description: str | None = None
+    group: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def stored_name(self, table: str) -> str:
+        """`table` as the destination stores it (dlt's naming convention)."""
+        return self.naming.normalize_tables_path(table)
+
+    def data(
+        self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()
+    ) -> TableAssetData:
+        return TableAssetData(
+            kind=self.kind,
+            entity=self.entity,
+            dataset=self.dataset,
+            table=self.stored_name(table),
+            destination=self.destination,
+            destination_type=self.destination_type,
+            description=description or self.description,
+            group=self.group,
+            tags=self.tags,
+            deps=deps,
+            key_prefix=self.project.dagster.asset_key_prefix,
+        )
+
+    def key(self, table: str) -> AssetKey:
+        return self.translator.get_asset_key(self.data(table))
+
+    def spec(
+        self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()
+    ) -> AssetSpec:
+        """The translator's spec; tables the project writes go through the dataset IO manager."""
+        spec = self.translator.get_asset_spec(self.data(table, description, deps))
+        return spec if self.kind == "external" else spec.with_io_manager_key(DATASET_IO_MANAGER_KEY)
+
+    def check_specs(self, key: AssetKey, table: str) -> list[AssetCheckSpec]:
+        """The checks `datasets.<dataset>.tables.<table>.checks` declares, on asset `key`."""
+        return _table_check_specs(self.project, key, _checks_for(self.project, self.dataset, table))
+
+
 def build_project_assets(
     project: Project, translator: DltProjectTranslator, exclude_keys: Sequence[AssetKey] = ()
 ) -> ProjectAssets:
@@ -111,7 +172,8 @@ def build_project_assets(
     produced: set[AssetKey] = set(exclude_keys)
     try:
         for name in project.pipelines:
-            assets_def = pipeline_assets(project, entities, state, name, translator)
+            pipeline = entities.resolve_pipeline(name)
+            assets_def = pipeline_assets(project, entities, state, pipeline, translator)
             result.keys_by_pipeline[name] = list(assets_def.keys) if assets_def else []
             if assets_def is not None:
                 result.assets.append(assets_def)
@@ -151,7 +213,8 @@ def _keys_by_table(assets: Sequence[AssetsDefinition]) -> dict[tuple[str, str], 
     return keys
 
 
-def _tags(project: Project, entities: EntityFactory, destination: str) -> dict[str, str]:
+def _op_tags(entities: EntityFactory, destination: str) -> dict[str, str]:
+    """Op tags of a step writing to `destination`: the local file it opens, if any."""
     tags: dict[str, str] = {}
     if tag := _local_file_tag(entities, destination):
         tags[LOCAL_FILE_TAG] = tag
@@ -162,7 +225,7 @@ def pipeline_assets(
     project: Project,
     entities: EntityFactory,
     state: TableState,
-    name: str,
+    pipeline: ResolvedPipeline,
     translator: DltProjectTranslator,
 ) -> AssetsDefinition | None:
     """One multi-asset per pipeline, one asset per table, subsettable by resource.
@@ -173,12 +236,9 @@ def pipeline_assets(
     known without it, and is left out (with a warning naming pipeline, source and key) when
     there are none: `validate` accepts such a project, so the other pipelines still load.
     """
-    entity = entities.get_pipeline_entity(name)
-    dataset = entity.dataset_name or ""
-    destination = entity.destination or ""
-    dest_type = entities.destination_type(destination)
+    name, entity = pipeline.name, pipeline.entity
     try:
-        tables = state.pipeline_tables(name)
+        tables = state.pipeline_tables(pipeline)
     except SourceBuildError as e:
         tables = state.known_tables(name)
         secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
@@ -187,44 +247,31 @@ def pipeline_assets(
                        if tables else "the pipeline has no assets until it can be built")
         if not tables:
             return None
-    naming = _table_naming(entities, destination)
+    table_specs = TableSpecs(
+        project, translator, "pipeline", name, pipeline.dataset_name, pipeline.destination,
+        pipeline.destination_type, _table_naming(entities, pipeline.destination),
+        description=entity.description, group=entity.group or project.dagster.default_group,
+        tags=entity.tags,
+    )
     specs: list[AssetSpec] = []
     resource_by_key: dict[AssetKey, str] = {}
     table_by_key: dict[AssetKey, str] = {}
-    checks = []
-
-    def table_data(t: PipelineTable, deps: Sequence[AssetKey] = ()) -> TableAssetData:
-        return TableAssetData(
-            kind="pipeline",
-            entity=name,
-            dataset=dataset,
-            table=naming.normalize_tables_path(t.table),
-            destination=destination,
-            destination_type=dest_type,
-            description=t.description or entity.description,
-            group=entity.group or project.dagster.default_group,
-            tags=entity.tags,
-            deps=deps,
-            key_prefix=project.dagster.asset_key_prefix,
-        )
-
-    key_by_table = {t.table: translator.get_asset_key(table_data(t)) for t in tables}
+    checks: list[AssetCheckSpec] = []
+    key_by_table = {t.table: table_specs.key(t.table) for t in tables}
     for t in tables:
         parent = key_by_table.get(t.parent or "")
-        data = table_data(t, [parent] if parent is not None else ())
-        spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
+        spec = table_specs.spec(t.table, t.description, [parent] if parent is not None else ())
         specs.append(spec)
         resource_by_key[spec.key] = t.resource
-        table_by_key[spec.key] = naming.normalize_tables_path(t.table)
-        tcheck = _checks_for(project, dataset, t.table)
-        checks.extend(_table_check_specs(project, spec.key, tcheck))
+        table_by_key[spec.key] = table_specs.stored_name(t.table)
+        checks.extend(table_specs.check_specs(spec.key, t.table))
 
     @multi_asset(
         name=op_name("dlt_pipeline", name),
         specs=specs,
         check_specs=checks,
         can_subset=True,
-        op_tags=_tags(project, entities, destination),
+        op_tags=_op_tags(entities, pipeline.destination),
         pool=project.dagster.pool,
         description=entity.description or f"dlt pipeline {name}",
     )
@@ -364,33 +411,26 @@ def transformation_assets(
             for ds in entity.inputs
             for t in (project.datasets[ds].tables if ds in project.datasets else {})
         ]
-    specs = []
-    checks = []
-    naming = _table_naming(entities, destination)
+    table_specs = TableSpecs(
+        project, translator, "transformation", name, output, destination,
+        entities.destination_type(destination) if destination else "",
+        _table_naming(entities, destination),
+        description=entity.description, group=entity.group or project.dagster.default_group,
+    )
+    specs: list[AssetSpec] = []
+    checks: list[AssetCheckSpec] = []
     table_by_key: dict[AssetKey, str] = {}
     for table in entity.output_tables() or [name]:
-        data = TableAssetData(
-            kind="transformation",
-            entity=name,
-            dataset=output,
-            table=naming.normalize_tables_path(table),
-            destination=destination,
-            destination_type=entities.destination_type(destination) if destination else "",
-            description=entity.description,
-            group=entity.group or project.dagster.default_group,
-            deps=deps,
-            key_prefix=prefix,
-        )
-        spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
+        spec = table_specs.spec(table, deps=deps)
         specs.append(spec)
-        table_by_key[spec.key] = data.table
-        checks.extend(_table_check_specs(project, spec.key, _checks_for(project, output, table)))
+        table_by_key[spec.key] = table_specs.stored_name(table)
+        checks.extend(table_specs.check_specs(spec.key, table))
 
     @multi_asset(
         name=op_name("dlt_transformation", name),
         specs=specs,
         check_specs=checks,
-        op_tags=_tags(project, entities, destination) if destination else None,
+        op_tags=_op_tags(entities, destination) if destination else None,
         pool=project.dagster.pool,
         description=entity.description or f"transformation {name}",
     )
@@ -434,24 +474,17 @@ def external_dataset_assets(
         dests = entities.dataset_destinations(ds_name)
         if not dests:
             continue
-        naming = _table_naming(entities, dests[0])
+        table_specs = TableSpecs(
+            project, translator, "external", ds_name, ds_name, dests[0],
+            entities.destination_type(dests[0]), _table_naming(entities, dests[0]),
+            description=ds.description, group=ds.group or project.dagster.default_group or ds_name,
+        )
         for table in ds.tables:
-            data = TableAssetData(
-                kind="external",
-                entity=ds_name,
-                dataset=ds_name,
-                table=naming.normalize_tables_path(table),
-                destination=dests[0],
-                destination_type=entities.destination_type(dests[0]),
-                description=ds.tables[table].description or ds.description,
-                group=ds.group or project.dagster.default_group or ds_name,
-                key_prefix=project.dagster.asset_key_prefix,
-            )
-            spec = translator.get_asset_spec(data)
+            spec = table_specs.spec(table, ds.tables[table].description)
             if spec.key in produced:
                 continue
             specs.append(spec)
-            table_by_key[spec.key] = (ds_name, data.table)
+            table_by_key[spec.key] = (ds_name, table_specs.stored_name(table))
     if not specs:
         return None
 
