@@ -34,12 +34,12 @@ from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, 
 from dltplus_dagster.project.catalog import Dataset
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
-from dltplus_dagster.project.model import TableCheck
+from dltplus_dagster.project.model import TableCheck, TransformationEntity
 from dltplus_dagster.project.names import dagster_name, naming_for
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
-from dltplus_dagster.project.table_state import TableState
+from dltplus_dagster.project.table_state import PipelineTable, TableState
 
 if TYPE_CHECKING:
     from dlt.common.normalizers.naming import NamingConvention
@@ -235,18 +235,12 @@ def pipeline_assets(
     be built now (a config value or secret only the run environment has) keeps the tables
     known without it, and is left out (with a warning naming pipeline, source and key) when
     there are none: `validate` accepts such a project, so the other pipelines still load.
+    (Most of its length is the asset body, a closure over the specs it runs.)
     """
     name, entity = pipeline.name, pipeline.entity
-    try:
-        tables = state.pipeline_tables(pipeline)
-    except SourceBuildError as e:
-        tables = state.known_tables(name)
-        secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
-        logger.warning("%s; %s", scrub(str(e), secrets),
-                       f"its known tables: {', '.join(t.table for t in tables)}"
-                       if tables else "the pipeline has no assets until it can be built")
-        if not tables:
-            return None
+    tables = _tables_of(project, state, pipeline)
+    if tables is None:
+        return None
     table_specs = TableSpecs(
         project, translator, "pipeline", name, pipeline.dataset_name, pipeline.destination,
         pipeline.destination_type, _table_naming(entities, pipeline.destination),
@@ -279,14 +273,7 @@ def pipeline_assets(
         context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
-        wanted_resources = {resource_by_key[k] for k in selected}
-        # a nested table selects its root's resource; "" (a declared table that one of
-        # several per-row resources writes) runs them all
-        resources = (
-            sorted(wanted_resources)
-            if len(selected) < len(specs) and "" not in wanted_resources
-            else None
-        )
+        resources = _resources_to_run([resource_by_key[k] for k in selected], len(specs))
         with dlt_project.bound() as run_project:
             runner = dlt_project.runner()
             # a working dir per run and pipeline: parallel runs never share local state; dlt
@@ -300,41 +287,81 @@ def pipeline_assets(
                     "not assets yet: reload the definitions to see them"
                 )
             ds = dlt_project.catalog().dataset(result.dataset_name, result.destination_name)
-            if result.load_info is not None and result.load_info.pipeline.default_schema_name:
-                # the loaded tables are in the schema the run just stored: no need to read it
-                ds.assume_schemas([result.load_info.pipeline.default_schema])
-            wanted = [table_by_key[k] for k in selected]
-            counts = replaced_row_counts(result)
-            if rest := [t for t in wanted if t not in counts and t in ds.tables]:
-                counts.update(ds.row_counts(table_names=rest))
-            database = database_name(ds)
-            for key in selected:
-                table = table_by_key[key]
-                yield MaterializeResult(
-                    asset_key=key,
-                    metadata=table_metadata(
-                        ds,
-                        table,
-                        counts.get(table, 0),
-                        database,
-                        result.tables.get(table) or stored_table_schema(ds, table),
-                        {
-                            "dlt/rows_loaded": result.row_counts.get(table, 0),
-                            "dlt/load_id": ", ".join(result.load_ids),
-                            "dlt/pipeline": name,
-                            "dlt/schema": result.schema_name or "",
-                            "dlt/schema_version": result.schema_version or 0,
-                            "dlt/schema_hash": result.schema_hash or "",
-                            "dlt/profile": run_project.current_profile,
-                        },
-                    ),
-                )
-                yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
-                                            _checks_for(run_project, result.dataset_name, table),
-                                            runner.secrets)
+            yield from _pipeline_results(
+                context, run_project, ds, result, {k: table_by_key[k] for k in selected},
+                runner.secrets,
+            )
             _remove_run_dir(work_dir)  # kept on failure, for inspection
 
     return _pipeline_asset
+
+
+def _tables_of(
+    project: Project, state: TableState, pipeline: ResolvedPipeline
+) -> list[PipelineTable] | None:
+    """The pipeline's tables; when its source cannot be built here, the tables known without
+    it (None if there are none), with a warning naming pipeline, source and key (secrets
+    masked)."""
+    try:
+        return state.pipeline_tables(pipeline)
+    except SourceBuildError as e:
+        tables = state.known_tables(pipeline.name)
+        secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
+        logger.warning("%s; %s", scrub(str(e), secrets),
+                       f"its known tables: {', '.join(t.table for t in tables)}"
+                       if tables else "the pipeline has no assets until it can be built")
+        return tables or None
+
+
+def _resources_to_run(selected_resources: Sequence[str], all_tables: int) -> list[str] | None:
+    """The resources a subset run selects; None (all) when every table is selected or one
+    selected table is written by several resources. A nested table maps to its root's
+    resource; "" marks a declared table that one of several per-row resources writes."""
+    wanted = set(selected_resources)
+    if len(selected_resources) < all_tables and "" not in wanted:
+        return sorted(wanted)
+    return None
+
+
+def _pipeline_results(
+    context: AssetExecutionContext,
+    run_project: Project,
+    ds: Dataset,
+    result: RunResult,
+    table_by_key: dict[AssetKey, str],
+    secrets: Callable[[], Sequence[str]],
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """A materialization (row counts, schema, load ids) and the selected checks per table."""
+    if result.load_info is not None and result.load_info.pipeline.default_schema_name:
+        # the loaded tables are in the schema the run just stored: no need to read it
+        ds.assume_schemas([result.load_info.pipeline.default_schema])
+    counts = replaced_row_counts(result)
+    if rest := [t for t in table_by_key.values() if t not in counts and t in ds.tables]:
+        counts.update(ds.row_counts(table_names=rest))
+    database = database_name(ds)
+    for key, table in table_by_key.items():
+        yield MaterializeResult(
+            asset_key=key,
+            metadata=table_metadata(
+                ds,
+                table,
+                counts.get(table, 0),
+                database,
+                result.tables.get(table) or stored_table_schema(ds, table),
+                {
+                    "dlt/rows_loaded": result.row_counts.get(table, 0),
+                    "dlt/load_id": ", ".join(result.load_ids),
+                    "dlt/pipeline": result.pipeline_name,
+                    "dlt/schema": result.schema_name or "",
+                    "dlt/schema_version": result.schema_version or 0,
+                    "dlt/schema_hash": result.schema_hash or "",
+                    "dlt/profile": run_project.current_profile,
+                },
+            ),
+        )
+        yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
+                                    _checks_for(run_project, result.dataset_name, table),
+                                    secrets)
 
 
 def _remove_run_dir(work_dir: str) -> None:
@@ -381,36 +408,13 @@ def transformation_assets(
     translator: DltProjectTranslator,
     keys_by_table: dict[tuple[str, str], AssetKey] | None = None,
 ) -> AssetsDefinition:
-    """A multi-asset over a transformation's output tables, depending on the tables it reads."""
+    """A multi-asset over a transformation's output tables, depending on the tables it reads.
+    (Most of its length is the asset body, a closure over the specs it runs.)"""
     entity = entities.get_transformation(name)
     output = entity.output or ""
     out_dests = entities.dataset_destinations(output)
     destination = out_dests[0] if out_dests else ""
-    prefix = list(project.dagster.asset_key_prefix)
-    known = keys_by_table or {}
-
-    def dep_key(ds: str, table: str) -> AssetKey:
-        dests = entities.dataset_destinations(ds)
-        table = _table_naming(entities, dests[0] if dests else "").normalize_tables_path(table)
-        if (ds, table) in known:
-            return known[(ds, table)]
-        return translator.get_asset_key(TableAssetData(
-            kind="external", entity=ds, dataset=ds, table=table, destination="",
-            destination_type="", key_prefix=prefix,
-        ))
-
-    if entity.depends_on is not None:
-        deps = []
-        for d in entity.depends_on:
-            ds, _, table = d.partition("/")
-            deps.append(dep_key(ds, table) if table and "/" not in table
-                        else AssetKey([*prefix, *d.split("/")]))
-    else:
-        deps = [
-            dep_key(ds, t)
-            for ds in entity.inputs
-            for t in (project.datasets[ds].tables if ds in project.datasets else {})
-        ]
+    deps = _transformation_deps(project, entities, entity, translator, keys_by_table or {})
     table_specs = TableSpecs(
         project, translator, "transformation", name, output, destination,
         entities.destination_type(destination) if destination else "",
@@ -459,6 +463,42 @@ def transformation_assets(
                                             dlt_project.runner().secrets)
 
     return _transformation_asset
+
+
+def _transformation_deps(
+    project: Project,
+    entities: EntityFactory,
+    entity: TransformationEntity,
+    translator: DltProjectTranslator,
+    known: dict[tuple[str, str], AssetKey],
+) -> list[AssetKey]:
+    """The keys a transformation depends on: its `depends_on` (`<dataset>/<table>`, or a raw
+    key path), else every declared table of its input datasets. A table built already keeps
+    the key the translator gave it (`known`); others get the key of an external table."""
+    prefix = list(project.dagster.asset_key_prefix)
+
+    def dep_key(ds: str, table: str) -> AssetKey:
+        dests = entities.dataset_destinations(ds)
+        table = _table_naming(entities, dests[0] if dests else "").normalize_tables_path(table)
+        if (ds, table) in known:
+            return known[(ds, table)]
+        return translator.get_asset_key(TableAssetData(
+            kind="external", entity=ds, dataset=ds, table=table, destination="",
+            destination_type="", key_prefix=prefix,
+        ))
+
+    if entity.depends_on is None:
+        return [
+            dep_key(ds, t)
+            for ds in entity.inputs
+            for t in (project.datasets[ds].tables if ds in project.datasets else {})
+        ]
+    deps = []
+    for d in entity.depends_on:
+        ds, _, table = d.partition("/")
+        deps.append(dep_key(ds, table) if table and "/" not in table
+                    else AssetKey([*prefix, *d.split("/")]))
+    return deps
 
 
 def external_dataset_assets(
