@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import random
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -97,16 +96,24 @@ def run_with_retries(
 def wait_out_file_locks(fn: Callable[[], T], timeout: float, name: str) -> T:
     """Call `fn`; while another process holds the pipeline's DuckDB file (a fault with the
     holder's PID), call it again until `timeout` seconds (`run_config.lock_timeout`) passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except Exception as e:
-            fault = explain_fault(e)
-            if fault is None or fault.holder_pid is None or time.monotonic() >= deadline:
-                raise
-            logger.warning("%s; waiting up to lock_timeout (%ss)", fault, timeout)
-        time.sleep(0.5)
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
+
+    def file_held(error: BaseException) -> bool:
+        fault = explain_fault(error)
+        return fault is not None and fault.holder_pid is not None
+
+    def log_wait(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        fault = explain_fault(error) if error is not None else None
+        logger.warning("%s; waiting up to lock_timeout (%ss)", fault, timeout)
+
+    return Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.5),
+        retry=retry_if_exception(file_held),
+        reraise=True,
+        before_sleep=log_wait,
+    )(fn)
 
 
 def retry_schema_races(
