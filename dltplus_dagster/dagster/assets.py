@@ -100,8 +100,6 @@ def _table_check_specs(project: Project, key: AssetKey, checks: TableCheck) -> l
     """Check specs of one table; a `case` is the user's SQL, shown with secrets masked."""
     secrets: list[str] = []
     if checks.case is not None:
-        from dltplus_dagster.project.redact import secret_values
-
         secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
     return check_specs(key, checks, secrets)
 
@@ -387,16 +385,17 @@ def specs_keys(specs: Sequence[AssetSpec]) -> list[AssetKey]:
 def _selected_checks(
     context: AssetExecutionContext,
     key: AssetKey,
-    ds: object,
+    ds: Dataset,
     table: str,
     row_count: int,
     checks: TableCheck,
     secrets: Callable[[], Sequence[str]] = tuple,
 ) -> Iterator[AssetCheckResult]:
+    """The results of the checks on `key` that the run selected."""
     selected = context.selected_asset_check_keys
     if not any(c.asset_key == key for c in selected):
         return  # no query (nor secrets lookup) for checks nobody selected
-    for result in run_checks(key, ds, table, checks, row_count, secrets()):  # type: ignore[arg-type]
+    for result in run_checks(key, ds, table, checks, row_count, secrets()):
         if any(c.asset_key == key and c.name == result.check_name for c in selected):
             yield result
 

@@ -217,7 +217,8 @@ class EntityFactory:
             raise self.project.error_at(("sources", name, *key), message)
         kwargs = {**coerce_source_args(factory, entity.with_args), **overrides}
         try:
-            return factory(**kwargs)
+            source: DltSource = factory(**kwargs)
+            return source
         except ConfigFieldMissingException as e:
             raise self.missing_config_error(name, e) from e
         except ConfigValueCannotBeCoercedException as e:
@@ -298,7 +299,7 @@ class EntityFactory:
         )
 
     # --- destinations ---
-    def get_destination(self, name: str) -> Destination:
+    def get_destination(self, name: str) -> Destination[Any, Any]:
         """A named dlt destination. Local files go to `<local_dir>/<name>.<ext>` whoever asks."""
         from dlt.common.destination import Destination
 
@@ -389,7 +390,8 @@ class EntityFactory:
             kwargs["progress"] = entity.progress
         kwargs.update(entity.pipeline_kwargs())
         kwargs.update(overrides)
-        return dlt.pipeline(**kwargs)
+        pipeline: dlt.Pipeline = dlt.pipeline(**kwargs)
+        return pipeline
 
     # --- datasets ---
     def get_dataset_entity(self, name: str) -> DatasetEntity:

@@ -268,7 +268,7 @@ class PipelineRun:
         if normalized is not None:  # else the last trace is a standalone load after a retry
             counts = {t: n for t, n in normalized.row_counts.items() if not t.startswith("_dlt")}
         schema = pipeline.default_schema if pipeline.default_schema_name else None
-        tables = (
+        tables: dict[str, TTableSchema] = (
             {t: copy.deepcopy(schema.tables[t]) for t in schema.data_table_names()
              if t in schema.tables}
             if schema
