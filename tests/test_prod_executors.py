@@ -361,7 +361,7 @@ def test_dagster_run_of_a_running_pipeline_fails_clearly(
     pipeline and profile fails at once with PipelineLocked in its event log; the data stay."""
     from dltplus_dagster import build_definitions
     from dltplus_dagster.project.project import load_project
-    from dltplus_dagster.project.runner import pipeline_lock
+    from dltplus_dagster.project.run_policies import pipeline_lock
 
     monkeypatch.setenv("NUMBERS_PG_DSN", pg_db.dsn)
     defs = build_definitions(str(numbers), profile="dev")

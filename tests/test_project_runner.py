@@ -16,7 +16,8 @@ from dltplus_dagster.project.errors import (
     PipelineLocked,
     ProjectError,
 )
-from dltplus_dagster.project.runner import RunResult, pipeline_lock
+from dltplus_dagster.project.run_policies import pipeline_lock
+from dltplus_dagster.project.runner import RunResult
 
 FLAKY_SOURCE = '''
 import os

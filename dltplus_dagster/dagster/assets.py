@@ -4,9 +4,9 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckResult,
@@ -30,16 +30,19 @@ from dltplus_dagster.dagster.metadata import (
     table_metadata,
 )
 from dltplus_dagster.dagster.resources import DltProjectResource
-from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
+from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.dataset import Dataset
-from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
-from dltplus_dagster.project.model import TableCheck
+from dltplus_dagster.project.model import TableCheck, TransformationEntity
 from dltplus_dagster.project.names import dagster_name, naming_for
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
 from dltplus_dagster.project.table_state import PipelineTable, TableListCache
+
+if TYPE_CHECKING:
+    from dlt.common.normalizers.naming import NamingConvention
 
 DATASET_IO_MANAGER_KEY = "dlt_dataset_io"
 LOCAL_FILE_TAG = "dltplus/local_file"
@@ -65,7 +68,7 @@ def op_name(prefix: str, name: str) -> str:
     return f"{prefix}_{dagster_name(name)}"
 
 
-def _table_naming(entities: EntityFactory, destination: str) -> Any:
+def _table_naming(entities: EntityFactory, destination: str) -> "NamingConvention":
     """dlt's naming convention of the destination: asset keys hold the tables' stored names."""
     try:
         return naming_for(entities.get_destination(destination) if destination else None)
@@ -74,8 +77,10 @@ def _table_naming(entities: EntityFactory, destination: str) -> Any:
 
 
 def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
-    if entities.destination_type(destination) in LOCAL_FILE_DESTINATIONS:
-        return f"{entities.destination_type(destination)}:{destination}"
+    """`<type>:<destination>` for a destination that is a local file (one writer at a time)."""
+    destination_type = entities.destination_type(destination)
+    if destination_type in LOCAL_FILE_DESTINATIONS:
+        return f"{destination_type}:{destination}"
     return None
 
 
@@ -95,10 +100,64 @@ def _table_check_specs(project: Project, key: AssetKey, checks: TableCheck) -> l
     """Check specs of one table; a `case` is the user's SQL, shown with secrets masked."""
     secrets: list[str] = []
     if checks.case is not None:
-        from dltplus_dagster.project.redact import secret_values
-
         secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
     return check_specs(key, checks, secrets)
+
+
+@dataclass(frozen=True)
+class TableSpecs:
+    """The asset specs of the tables one entity (pipeline, transformation or dataset) writes
+    into one dataset: the one way the asset factories turn a table into a `TableAssetData`,
+    the translator's spec and the table's check specs. A table-level `description` given to
+    `data`/`spec` wins over the entity's."""
+
+    project: Project
+    translator: DltProjectTranslator
+    kind: AssetKind
+    entity: str
+    dataset: str
+    destination: str
+    destination_type: str
+    naming: "NamingConvention"
+    """The destination's naming convention: keys hold the tables' stored names."""
+    description: str | None = None
+    group: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def stored_name(self, table: str) -> str:
+        """`table` as the destination stores it (dlt's naming convention)."""
+        return self.naming.normalize_tables_path(table)
+
+    def data(
+        self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()
+    ) -> TableAssetData:
+        return TableAssetData(
+            kind=self.kind,
+            entity=self.entity,
+            dataset=self.dataset,
+            table=self.stored_name(table),
+            destination=self.destination,
+            destination_type=self.destination_type,
+            description=description or self.description,
+            group=self.group,
+            tags=self.tags,
+            deps=deps,
+            key_prefix=self.project.dagster.asset_key_prefix,
+        )
+
+    def key(self, table: str) -> AssetKey:
+        return self.translator.get_asset_key(self.data(table))
+
+    def spec(
+        self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()
+    ) -> AssetSpec:
+        """The translator's spec; tables the project writes go through the dataset IO manager."""
+        spec = self.translator.get_asset_spec(self.data(table, description, deps))
+        return spec if self.kind == "external" else spec.with_io_manager_key(DATASET_IO_MANAGER_KEY)
+
+    def check_specs(self, key: AssetKey, table: str) -> list[AssetCheckSpec]:
+        """The checks `datasets.<dataset>.tables.<table>.checks` declares, on asset `key`."""
+        return _table_check_specs(self.project, key, _checks_for(self.project, self.dataset, table))
 
 
 def build_project_assets(
@@ -111,7 +170,8 @@ def build_project_assets(
     produced: set[AssetKey] = set(exclude_keys)
     try:
         for name in project.pipelines:
-            assets_def = pipeline_assets(project, entities, state, name, translator)
+            pipeline = entities.resolve_pipeline(name)
+            assets_def = pipeline_assets(project, entities, state, pipeline, translator)
             result.keys_by_pipeline[name] = list(assets_def.keys) if assets_def else []
             if assets_def is not None:
                 result.assets.append(assets_def)
@@ -151,7 +211,8 @@ def _keys_by_table(assets: Sequence[AssetsDefinition]) -> dict[tuple[str, str], 
     return keys
 
 
-def _tags(project: Project, entities: EntityFactory, destination: str) -> dict[str, str]:
+def _op_tags(entities: EntityFactory, destination: str) -> dict[str, str]:
+    """Op tags of a step writing to `destination`: the local file it opens, if any."""
     tags: dict[str, str] = {}
     if tag := _local_file_tag(entities, destination):
         tags[LOCAL_FILE_TAG] = tag
@@ -162,7 +223,7 @@ def pipeline_assets(
     project: Project,
     entities: EntityFactory,
     state: TableListCache,
-    name: str,
+    pipeline: ResolvedPipeline,
     translator: DltProjectTranslator,
 ) -> AssetsDefinition | None:
     """One multi-asset per pipeline, one asset per table, subsettable by resource.
@@ -172,59 +233,37 @@ def pipeline_assets(
     be built now (a config value or secret only the run environment has) keeps the tables
     known without it, and is left out (with a warning naming pipeline, source and key) when
     there are none: `validate` accepts such a project, so the other pipelines still load.
+    (Most of its length is the asset body, a closure over the specs it runs.)
     """
-    entity = entities.get_pipeline_entity(name)
-    dataset = entity.dataset_name or ""
-    destination = entity.destination or ""
-    dest_type = entities.destination_type(destination)
-    try:
-        tables = state.pipeline_tables(name)
-    except SourceBuildError as e:
-        tables = state.known_tables(name)
-        secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
-        logger.warning("%s; %s", scrub(str(e), secrets),
-                       f"its known tables: {', '.join(t.table for t in tables)}"
-                       if tables else "the pipeline has no assets until it can be built")
-        if not tables:
-            return None
-    naming = _table_naming(entities, destination)
+    name, entity = pipeline.name, pipeline.entity
+    tables = _tables_of(project, state, pipeline)
+    if tables is None:
+        return None
+    table_specs = TableSpecs(
+        project, translator, "pipeline", name, pipeline.dataset_name, pipeline.destination,
+        pipeline.destination_type, _table_naming(entities, pipeline.destination),
+        description=entity.description, group=entity.group or project.dagster.default_group,
+        tags=entity.tags,
+    )
     specs: list[AssetSpec] = []
     resource_by_key: dict[AssetKey, str] = {}
     table_by_key: dict[AssetKey, str] = {}
-    checks = []
-
-    def table_data(t: PipelineTable, deps: Sequence[AssetKey] = ()) -> TableAssetData:
-        return TableAssetData(
-            kind="pipeline",
-            entity=name,
-            dataset=dataset,
-            table=naming.normalize_tables_path(t.table),
-            destination=destination,
-            destination_type=dest_type,
-            description=t.description or entity.description,
-            group=entity.group or project.dagster.default_group,
-            tags=entity.tags,
-            deps=deps,
-            key_prefix=project.dagster.asset_key_prefix,
-        )
-
-    key_by_table = {t.table: translator.get_asset_key(table_data(t)) for t in tables}
+    checks: list[AssetCheckSpec] = []
+    key_by_table = {t.table: table_specs.key(t.table) for t in tables}
     for t in tables:
         parent = key_by_table.get(t.parent or "")
-        data = table_data(t, [parent] if parent is not None else ())
-        spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
+        spec = table_specs.spec(t.table, t.description, [parent] if parent is not None else ())
         specs.append(spec)
         resource_by_key[spec.key] = t.resource
-        table_by_key[spec.key] = naming.normalize_tables_path(t.table)
-        tcheck = _checks_for(project, dataset, t.table)
-        checks.extend(_table_check_specs(project, spec.key, tcheck))
+        table_by_key[spec.key] = table_specs.stored_name(t.table)
+        checks.extend(table_specs.check_specs(spec.key, t.table))
 
     @multi_asset(
         name=op_name("dlt_pipeline", name),
         specs=specs,
         check_specs=checks,
         can_subset=True,
-        op_tags=_tags(project, entities, destination),
+        op_tags=_op_tags(entities, pipeline.destination),
         pool=project.dagster.pool,
         description=entity.description or f"dlt pipeline {name}",
     )
@@ -232,14 +271,7 @@ def pipeline_assets(
         context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
-        wanted_resources = {resource_by_key[k] for k in selected}
-        # a nested table selects its root's resource; "" (a declared table that one of
-        # several per-row resources writes) runs them all
-        resources = (
-            sorted(wanted_resources)
-            if len(selected) < len(specs) and "" not in wanted_resources
-            else None
-        )
+        resources = _resources_to_run([resource_by_key[k] for k in selected], len(specs))
         with dlt_project.bind_current() as run_project:
             runner = dlt_project.runner()
             # a working dir per run and pipeline: parallel runs never share local state; dlt
@@ -253,41 +285,81 @@ def pipeline_assets(
                     "not assets yet: reload the definitions to see them"
                 )
             ds = dlt_project.catalog().dataset(result.dataset_name, result.destination_name)
-            if result.load_info is not None and result.load_info.pipeline.default_schema_name:
-                # the loaded tables are in the schema the run just stored: no need to read it
-                ds.assume_schemas([result.load_info.pipeline.default_schema])
-            wanted = [table_by_key[k] for k in selected]
-            counts = replaced_row_counts(result)
-            if rest := [t for t in wanted if t not in counts and t in ds.tables]:
-                counts.update(ds.row_counts(table_names=rest))
-            database = database_name(ds)
-            for key in selected:
-                table = table_by_key[key]
-                yield MaterializeResult(
-                    asset_key=key,
-                    metadata=table_metadata(
-                        ds,
-                        table,
-                        counts.get(table, 0),
-                        database,
-                        result.tables.get(table) or stored_table_schema(ds, table),
-                        {
-                            "dlt/rows_loaded": result.row_counts.get(table, 0),
-                            "dlt/load_id": ", ".join(result.load_ids),
-                            "dlt/pipeline": name,
-                            "dlt/schema": result.schema_name or "",
-                            "dlt/schema_version": result.schema_version or 0,
-                            "dlt/schema_hash": result.schema_hash or "",
-                            "dlt/profile": run_project.current_profile,
-                        },
-                    ),
-                )
-                yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
-                                            _checks_for(run_project, result.dataset_name, table),
-                                            runner.secrets)
+            yield from _pipeline_results(
+                context, run_project, ds, result, {k: table_by_key[k] for k in selected},
+                runner.secrets,
+            )
             _remove_run_dir(work_dir)  # kept on failure, for inspection
 
     return _pipeline_asset
+
+
+def _tables_of(
+    project: Project, state: TableListCache, pipeline: ResolvedPipeline
+) -> list[PipelineTable] | None:
+    """The pipeline's tables; when its source cannot be built here, the tables known without
+    it (None if there are none), with a warning naming pipeline, source and key (secrets
+    masked)."""
+    try:
+        return state.pipeline_tables(pipeline)
+    except SourceBuildError as e:
+        tables = state.known_tables(pipeline.name)
+        secrets = secret_values(project.settings_dir, project.current_profile, project.resolved)
+        logger.warning("%s; %s", scrub(str(e), secrets),
+                       f"its known tables: {', '.join(t.table for t in tables)}"
+                       if tables else "the pipeline has no assets until it can be built")
+        return tables or None
+
+
+def _resources_to_run(selected_resources: Sequence[str], all_tables: int) -> list[str] | None:
+    """The resources a subset run selects; None (all) when every table is selected or one
+    selected table is written by several resources. A nested table maps to its root's
+    resource; "" marks a declared table that one of several per-row resources writes."""
+    wanted = set(selected_resources)
+    if len(selected_resources) < all_tables and "" not in wanted:
+        return sorted(wanted)
+    return None
+
+
+def _pipeline_results(
+    context: AssetExecutionContext,
+    run_project: Project,
+    ds: Dataset,
+    result: RunResult,
+    table_by_key: dict[AssetKey, str],
+    secrets: Callable[[], Sequence[str]],
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """A materialization (row counts, schema, load ids) and the selected checks per table."""
+    if result.load_info is not None and result.load_info.pipeline.default_schema_name:
+        # the loaded tables are in the schema the run just stored: no need to read it
+        ds.assume_schemas([result.load_info.pipeline.default_schema])
+    counts = replaced_row_counts(result)
+    if rest := [t for t in table_by_key.values() if t not in counts and t in ds.tables]:
+        counts.update(ds.row_counts(table_names=rest))
+    database = database_name(ds)
+    for key, table in table_by_key.items():
+        yield MaterializeResult(
+            asset_key=key,
+            metadata=table_metadata(
+                ds,
+                table,
+                counts.get(table, 0),
+                database,
+                result.tables.get(table) or stored_table_schema(ds, table),
+                {
+                    "dlt/rows_loaded": result.row_counts.get(table, 0),
+                    "dlt/load_id": ", ".join(result.load_ids),
+                    "dlt/pipeline": result.pipeline_name,
+                    "dlt/schema": result.schema_name or "",
+                    "dlt/schema_version": result.schema_version or 0,
+                    "dlt/schema_hash": result.schema_hash or "",
+                    "dlt/profile": run_project.current_profile,
+                },
+            ),
+        )
+        yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
+                                    _checks_for(run_project, result.dataset_name, table),
+                                    secrets)
 
 
 def _remove_run_dir(work_dir: str) -> None:
@@ -313,16 +385,17 @@ def specs_keys(specs: Sequence[AssetSpec]) -> list[AssetKey]:
 def _selected_checks(
     context: AssetExecutionContext,
     key: AssetKey,
-    ds: object,
+    ds: Dataset,
     table: str,
     row_count: int,
     checks: TableCheck,
     secrets: Callable[[], Sequence[str]] = tuple,
 ) -> Iterator[AssetCheckResult]:
+    """The results of the checks on `key` that the run selected."""
     selected = context.selected_asset_check_keys
     if not any(c.asset_key == key for c in selected):
         return  # no query (nor secrets lookup) for checks nobody selected
-    for result in run_checks(key, ds, table, checks, row_count, secrets()):  # type: ignore[arg-type]
+    for result in run_checks(key, ds, table, checks, row_count, secrets()):
         if any(c.asset_key == key and c.name == result.check_name for c in selected):
             yield result
 
@@ -334,63 +407,33 @@ def transformation_assets(
     translator: DltProjectTranslator,
     keys_by_table: dict[tuple[str, str], AssetKey] | None = None,
 ) -> AssetsDefinition:
-    """A multi-asset over a transformation's output tables, depending on the tables it reads."""
+    """A multi-asset over a transformation's output tables, depending on the tables it reads.
+    (Most of its length is the asset body, a closure over the specs it runs.)"""
     entity = entities.get_transformation(name)
     output = entity.output or ""
     out_dests = entities.dataset_destinations(output)
     destination = out_dests[0] if out_dests else ""
-    prefix = list(project.dagster.asset_key_prefix)
-    known = keys_by_table or {}
-
-    def dep_key(ds: str, table: str) -> AssetKey:
-        dests = entities.dataset_destinations(ds)
-        table = _table_naming(entities, dests[0] if dests else "").normalize_tables_path(table)
-        if (ds, table) in known:
-            return known[(ds, table)]
-        return translator.get_asset_key(TableAssetData(
-            kind="external", entity=ds, dataset=ds, table=table, destination="",
-            destination_type="", key_prefix=prefix,
-        ))
-
-    if entity.depends_on is not None:
-        deps = []
-        for d in entity.depends_on:
-            ds, _, table = d.partition("/")
-            deps.append(dep_key(ds, table) if table and "/" not in table
-                        else AssetKey([*prefix, *d.split("/")]))
-    else:
-        deps = [
-            dep_key(ds, t)
-            for ds in entity.inputs
-            for t in (project.datasets[ds].tables if ds in project.datasets else {})
-        ]
-    specs = []
-    checks = []
-    naming = _table_naming(entities, destination)
+    deps = _transformation_deps(project, entities, entity, translator, keys_by_table or {})
+    table_specs = TableSpecs(
+        project, translator, "transformation", name, output, destination,
+        entities.destination_type(destination) if destination else "",
+        _table_naming(entities, destination),
+        description=entity.description, group=entity.group or project.dagster.default_group,
+    )
+    specs: list[AssetSpec] = []
+    checks: list[AssetCheckSpec] = []
     table_by_key: dict[AssetKey, str] = {}
     for table in entity.output_tables() or [name]:
-        data = TableAssetData(
-            kind="transformation",
-            entity=name,
-            dataset=output,
-            table=naming.normalize_tables_path(table),
-            destination=destination,
-            destination_type=entities.destination_type(destination) if destination else "",
-            description=entity.description,
-            group=entity.group or project.dagster.default_group,
-            deps=deps,
-            key_prefix=prefix,
-        )
-        spec = translator.get_asset_spec(data).with_io_manager_key(DATASET_IO_MANAGER_KEY)
+        spec = table_specs.spec(table, deps=deps)
         specs.append(spec)
-        table_by_key[spec.key] = data.table
-        checks.extend(_table_check_specs(project, spec.key, _checks_for(project, output, table)))
+        table_by_key[spec.key] = table_specs.stored_name(table)
+        checks.extend(table_specs.check_specs(spec.key, table))
 
     @multi_asset(
         name=op_name("dlt_transformation", name),
         specs=specs,
         check_specs=checks,
-        op_tags=_tags(project, entities, destination) if destination else None,
+        op_tags=_op_tags(entities, destination) if destination else None,
         pool=project.dagster.pool,
         description=entity.description or f"transformation {name}",
     )
@@ -421,6 +464,42 @@ def transformation_assets(
     return _transformation_asset
 
 
+def _transformation_deps(
+    project: Project,
+    entities: EntityFactory,
+    entity: TransformationEntity,
+    translator: DltProjectTranslator,
+    known: dict[tuple[str, str], AssetKey],
+) -> list[AssetKey]:
+    """The keys a transformation depends on: its `depends_on` (`<dataset>/<table>`, or a raw
+    key path), else every declared table of its input datasets. A table built already keeps
+    the key the translator gave it (`known`); others get the key of an external table."""
+    prefix = list(project.dagster.asset_key_prefix)
+
+    def dep_key(ds: str, table: str) -> AssetKey:
+        dests = entities.dataset_destinations(ds)
+        table = _table_naming(entities, dests[0] if dests else "").normalize_tables_path(table)
+        if (ds, table) in known:
+            return known[(ds, table)]
+        return translator.get_asset_key(TableAssetData(
+            kind="external", entity=ds, dataset=ds, table=table, destination="",
+            destination_type="", key_prefix=prefix,
+        ))
+
+    if entity.depends_on is None:
+        return [
+            dep_key(ds, t)
+            for ds in entity.inputs
+            for t in (project.datasets[ds].tables if ds in project.datasets else {})
+        ]
+    deps = []
+    for d in entity.depends_on:
+        ds, _, table = d.partition("/")
+        deps.append(dep_key(ds, table) if table and "/" not in table
+                    else AssetKey([*prefix, *d.split("/")]))
+    return deps
+
+
 def external_dataset_assets(
     project: Project,
     entities: EntityFactory,
@@ -434,24 +513,17 @@ def external_dataset_assets(
         dests = entities.dataset_destinations(ds_name)
         if not dests:
             continue
-        naming = _table_naming(entities, dests[0])
+        table_specs = TableSpecs(
+            project, translator, "external", ds_name, ds_name, dests[0],
+            entities.destination_type(dests[0]), _table_naming(entities, dests[0]),
+            description=ds.description, group=ds.group or project.dagster.default_group or ds_name,
+        )
         for table in ds.tables:
-            data = TableAssetData(
-                kind="external",
-                entity=ds_name,
-                dataset=ds_name,
-                table=naming.normalize_tables_path(table),
-                destination=dests[0],
-                destination_type=entities.destination_type(dests[0]),
-                description=ds.tables[table].description or ds.description,
-                group=ds.group or project.dagster.default_group or ds_name,
-                key_prefix=project.dagster.asset_key_prefix,
-            )
-            spec = translator.get_asset_spec(data)
+            spec = table_specs.spec(table, ds.tables[table].description)
             if spec.key in produced:
                 continue
             specs.append(spec)
-            table_by_key[spec.key] = (ds_name, data.table)
+            table_by_key[spec.key] = (ds_name, table_specs.stored_name(table))
     if not specs:
         return None
 

@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dlt.common.configuration.exceptions import (
@@ -22,8 +23,10 @@ from dltplus_dagster.project.errors import (
     SourceReferenceError,
 )
 from dltplus_dagster.project.model import (
+    ContractSpec,
     DatasetEntity,
     PipelineEntity,
+    RunConfig,
     SourceEntity,
     TransformationEntity,
 )
@@ -35,6 +38,47 @@ if TYPE_CHECKING:
     import dlt
     from dlt.common.destination import Destination
     from dlt.extract.source import DltSource
+
+
+
+@dataclass(frozen=True)
+class ResolvedPipeline:
+    """A declared pipeline with the entities it names, looked up and checked once.
+
+    Made by `EntityFactory.resolve_pipeline`; the table cache, the runner and the Dagster asset
+    of the pipeline take this object instead of looking the pipeline's name up again.
+    """
+
+    entity: PipelineEntity
+    destination: str
+    """Name of the destination entity (declared or implicit)."""
+    destination_type: str
+    """dlt's short destination type (`duckdb`, `postgres`, ...)."""
+    dataset_name: str
+    dataset: DatasetEntity | None
+    """The declared dataset the pipeline writes; None for an implicit one."""
+
+    @property
+    def name(self) -> str:
+        return self.entity.name
+
+    @property
+    def source(self) -> str | None:
+        """Name of the source entity; None when the manifest sets none (runs refuse it)."""
+        return self.entity.source
+
+    @property
+    def run_config(self) -> RunConfig:
+        return self.entity.run_config
+
+    @property
+    def schema_contract(self) -> dict[str, Any] | str | None:
+        """The declared dataset's contract in the form `pipeline.run(schema_contract=...)` takes."""
+        contract = self.dataset.contract if self.dataset is not None else None
+        if isinstance(contract, ContractSpec):
+            return {k: v for k, v in vars(contract).items() if v is not None}
+        return contract
+
 
 class SourceConfigMissing(SourceBuildError, ConfigFieldMissingException):
     """A source that lacks config values: the located `SourceBuildError` (naming source,
@@ -172,7 +216,8 @@ class EntityFactory:
             raise self.project.error_at(("sources", name, *key), message)
         kwargs = {**coerce_source_args(factory, entity.with_args), **overrides}
         try:
-            return factory(**kwargs)
+            source: DltSource = factory(**kwargs)
+            return source
         except ConfigFieldMissingException as e:
             raise self.missing_config_error(name, e) from e
         except ConfigValueCannotBeCoercedException as e:
@@ -253,7 +298,7 @@ class EntityFactory:
         )
 
     # --- destinations ---
-    def get_destination(self, name: str) -> Destination:
+    def get_destination(self, name: str) -> Destination[Any, Any]:
         """A named dlt destination. Local files go to `<local_dir>/<name>.<ext>` whoever asks."""
         from dlt.common.destination import Destination
 
@@ -276,11 +321,18 @@ class EntityFactory:
             ) from e
 
     def destination_type(self, name: str) -> str:
+        """dlt's short type of destination `name` (`duckdb` for `dlt.destinations.duckdb`)."""
         entity = self.project.destinations.get(name)
         return (entity.type if entity and entity.type else name).split(".")[-1]
 
     # --- pipelines ---
     def get_pipeline_entity(self, name: str) -> PipelineEntity:
+        """The manifest entry of pipeline `name` (checked as in `resolve_pipeline`)."""
+        return self.resolve_pipeline(name).entity
+
+    def resolve_pipeline(self, name: str) -> ResolvedPipeline:
+        """Pipeline `name` with its destination and dataset; an unknown pipeline, a missing
+        destination or dataset name, or a dataset not available on the destination raises."""
         if name not in self.project.pipelines:
             raise EntityNotFound(
                 "pipeline", name, self.project.pipelines, "Pipelines are never implicit."
@@ -301,20 +353,32 @@ class EntityFactory:
                 f"available on destination '{entity.destination}'. Available destinations: "
                 f"{allowed}"
             )
-        return entity
+        return ResolvedPipeline(
+            entity=entity,
+            destination=entity.destination,
+            destination_type=self.destination_type(entity.destination),
+            dataset_name=entity.dataset_name,
+            dataset=self.project.datasets.get(entity.dataset_name),
+        )
 
     def get_pipeline(
         self, name: str, pipelines_dir: str | None = None, **overrides: Any
     ) -> dlt.Pipeline:
         """A `dlt.Pipeline` for a declared pipeline, its working dir under the profile's data dir."""
+        return self.make_pipeline(self.resolve_pipeline(name), pipelines_dir, **overrides)
+
+    def make_pipeline(
+        self, resolved: ResolvedPipeline, pipelines_dir: str | None = None, **overrides: Any
+    ) -> dlt.Pipeline:
+        """The `dlt.Pipeline` of a resolved pipeline; `pipelines_dir` defaults to the profile's."""
         import dlt
 
-        entity = self.get_pipeline_entity(name)
+        entity, name = resolved.entity, resolved.name
         set_run_context(self.project)
         kwargs: dict[str, Any] = {
             "pipeline_name": name,
-            "destination": self.get_destination(entity.destination),  # type: ignore[arg-type]
-            "dataset_name": entity.dataset_name,
+            "destination": self.get_destination(resolved.destination),
+            "dataset_name": resolved.dataset_name,
             "pipelines_dir": pipelines_dir or self.project.pipelines_dir,
         }
         if entity.progress:
@@ -325,7 +389,8 @@ class EntityFactory:
             kwargs["progress"] = entity.progress
         kwargs.update(entity.pipeline_kwargs())
         kwargs.update(overrides)
-        return dlt.pipeline(**kwargs)
+        pipeline: dlt.Pipeline = dlt.pipeline(**kwargs)
+        return pipeline
 
     # --- datasets ---
     def get_dataset_entity(self, name: str) -> DatasetEntity:

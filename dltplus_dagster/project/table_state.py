@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.project import Project
 
@@ -117,12 +117,15 @@ class TableListCache:
         cached = self._doc["pipelines"].get(pipeline_name)
         return bool(cached) and cached.get("fingerprint") == self._fingerprint(pipeline_name)
 
-    def pipeline_tables(self, pipeline_name: str) -> list[PipelineTable]:
+    def pipeline_tables(self, pipeline: str | ResolvedPipeline) -> list[PipelineTable]:
         """The pipeline's tables: its resources' tables (from the source factory, cached), the
         tables runs found (nested tables, per-row table names) and declared dataset tables.
 
-        A source that cannot be built raises `SourceBuildError` naming the pipeline."""
-        entity = self.entities.get_pipeline_entity(pipeline_name)
+        `pipeline` is a pipeline's name or the pipeline resolved already. A source that cannot
+        be built raises `SourceBuildError` naming the pipeline."""
+        if isinstance(pipeline, str):
+            pipeline = self.entities.resolve_pipeline(pipeline)
+        pipeline_name, entity = pipeline.name, pipeline.entity
         fp = self._fingerprint(pipeline_name)
         cached = self._doc["pipelines"].get(pipeline_name)
         if not (cached and cached.get("fingerprint") == fp):
