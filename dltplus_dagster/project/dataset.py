@@ -152,7 +152,8 @@ class Dataset:
         return self.dlt_dataset.query(sql)
 
     def df(self, table_name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        return self._relation(table_name, columns).df()
+        # dlt types df() Optional (an empty chunk iterator); a full fetch yields one frame
+        return cast("pd.DataFrame", self._relation(table_name, columns).df())
 
     def arrow(self, table_name: str, columns: Sequence[str] | None = None) -> pa.Table:
         return self._relation(table_name, columns).arrow()

@@ -13,7 +13,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.duckdb_direct import as_arrow, plan_direct_write, run_direct_write
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from dlt.common.normalizers.naming import NamingConvention
     from dlt.common.pipeline import LoadInfo
     from dlt.common.schema import Schema
+    from dlt.common.schema.typing import TSchemaContract
     from dlt.extract.resource import DltResource
     from dlt.pipeline.pipeline import Pipeline
 
@@ -197,7 +198,9 @@ def _run_guarded(dataset: Dataset, pipeline: Pipeline, resource: DltResource,
     client = get_destination_clients(target.schema.clone(), destination, dataset.name)[0]
     before = take_snapshot(client)
     try:
-        return pipeline.run(resource, schema=target.schema, schema_contract=dataset.contract)
+        # dlt defaults `schema_contract` to None but types it without Optional
+        contract = cast("TSchemaContract", dataset.contract)
+        return pipeline.run(resource, schema=target.schema, schema_contract=contract)
     except PipelineStepFailed as failed:
         if before is None or failed.step != "load":
             raise

@@ -21,16 +21,17 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from dltplus_dagster.project.table_names import ORIGINAL_NAME_HINT
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from dlt.common.destination import AnyDestination, DestinationCapabilitiesContext
-    from dlt.common.pipeline import LoadInfo
+    from dlt.common.pipeline import LoadInfo, SupportsPipeline
     from dlt.common.schema import Schema, TTableSchema
-    from dlt.common.schema.typing import TSchemaContract
+    from dlt.common.schema.typing import TSchemaContract, TWriteDisposition
+    from dlt.destinations.job_client_impl import SqlJobClientBase
 
 DIRECT_WRITE_ENV = "DLTPLUS_DUCKDB_DIRECT_WRITE"
 DIRECT_DISPOSITIONS = ("append", "replace")
@@ -96,7 +97,8 @@ def plan_direct_write(
     if contract:
         schema.set_schema_contract(contract)  # stored with the schema, as the pipeline does
     if original_name is not None:
-        computed[ORIGINAL_NAME_HINT] = original_name  # as save() hints it on dlt's path
+        # as save() hints it on dlt's path (a hint TTableSchema does not declare)
+        cast("dict[str, Any]", computed)[ORIGINAL_NAME_HINT] = original_name
     if not _contract_allows(schema, table_name, computed, item):
         return None
     _store_table(schema, table_name, computed)
@@ -127,7 +129,7 @@ def _store_table(schema: Schema, table_name: str, computed: TTableSchema) -> Non
     """Put `computed` into `schema` as dlt's normalize step leaves a table that saw data."""
     schema.update_table(computed, normalize_identifiers=False, merge_compound_props=False)
     table = schema.tables[table_name]
-    x_normalizer = table.setdefault("x-normalizer", {})  # type: ignore[typeddict-item]
+    x_normalizer = cast("dict[str, Any]", table.setdefault("x-normalizer", {}))
     x_normalizer.pop("evolve-columns-once", None)
     x_normalizer["seen-data"] = True
     schema._bump_version()  # dlt's own way to seal a schema before it is stored
@@ -141,7 +143,9 @@ def run_direct_write(plan: DirectWrite, destination: AnyDestination, dataset_nam
 
     started_at = _now()
     load_id = create_load_id()
-    client = get_destination_clients(plan.schema, destination, dataset_name)[0]
+    # a duckdb destination (`_eligible_frame`): its job client is a SQL one
+    clients = get_destination_clients(plan.schema, destination, dataset_name)
+    client = cast("SqlJobClientBase", clients[0])
     with client:
         sql = client.sql_client
         table = sql.make_qualified_table_name(plan.table_name)
@@ -225,7 +229,8 @@ def _plain_target(schema: Schema, table: TTableSchema) -> bool:
         return False
     if naming.normalize_identifier("_dlt_load_id") in columns:
         return False
-    return len(get_nested_tables(schema.tables, table["name"])) == 1
+    # a table of a schema always has its name
+    return len(get_nested_tables(schema.tables, cast("str", table["name"]))) == 1
 
 
 def _computed_table(item: pa.Table, table_name: str, write_disposition: str, schema: Schema,
@@ -240,7 +245,8 @@ def _computed_table(item: pa.Table, table_name: str, write_disposition: str, sch
         dlt_arrow.py_arrow_to_table_schema_columns(item.schema), caps
     )
     columns = {k: v for k, v in columns.items() if utils.is_complete_column(v)}
-    table = utils.new_table(table_name, write_disposition=write_disposition, resource=table_name)
+    disposition = cast("TWriteDisposition", write_disposition)  # one of DIRECT_DISPOSITIONS
+    table = utils.new_table(table_name, write_disposition=disposition, resource=table_name)
     table["columns"] = columns
     if contract:
         table["schema_contract"] = contract  # the pipeline applies it as a resource hint too
@@ -257,7 +263,8 @@ def _changes_column_types(existing: TTableSchema, computed: TTableSchema) -> boo
         old = existing.get("columns", {}).get(name)
         if old is None or not is_complete_column(old):
             continue
-        if any(prop in column and column[prop] != old.get(prop) for prop in type_props):
+        props = cast("dict[str, Any]", column)  # looked up by the names TColumnType declares
+        if any(prop in props and props[prop] != old.get(prop) for prop in type_props):
             return True
     return False
 
@@ -290,18 +297,22 @@ def _load_info(plan: DirectWrite, client: Any, load_id: str, applied: Any, pipel
         {"new_jobs": [], "started_jobs": [], "failed_jobs": [], "completed_jobs": []},
     )
     dataset_name = client.sql_client.dataset_name
-    metrics = {"started_at": started_at, "finished_at": finished_at, "job_metrics": {},
+    metrics: Any = {"started_at": started_at, "finished_at": finished_at, "job_metrics": {},
                "dataset_name": dataset_name, "outputs": []}
+    # dlt's own LoadInfo has None for a load without staging; it types those fields str
+    no_staging: Any = None
+    # LoadInfo reads `pipeline_name` of its pipeline, all a write without one has
+    ref = DirectSaveRef(pipeline_name, {plan.table_name: plan.item.num_rows})
     return LoadInfo(
-        DirectSaveRef(pipeline_name, {plan.table_name: plan.item.num_rows}),
+        cast("SupportsPipeline", ref),
         {load_id: [metrics]},
         DestinationReference.normalize_type(config.destination_type),
         str(config),
         config.destination_name or "duckdb",
         config.environment,
-        None,
-        None,
-        None,
+        no_staging,
+        no_staging,
+        no_staging,
         config.fingerprint(),
         dataset_name,
         [load_id],

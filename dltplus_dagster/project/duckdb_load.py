@@ -13,7 +13,7 @@ order sets the option itself in the destination's `credentials.local_config` (or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import dlt
@@ -26,7 +26,7 @@ LOAD_SESSION_SETTINGS: dict[str, bool | int | str] = {"preserve_insertion_order"
 _DUCKDB = "dlt.destinations.duckdb"
 
 
-def destination_with_load_settings(pipeline: dlt.Pipeline) -> Destination | None:
+def destination_with_load_settings(pipeline: dlt.Pipeline) -> Destination[Any, Any] | None:
     """`pipeline`'s DuckDB destination with `LOAD_SESSION_SETTINGS` in its credentials.
 
     The credentials are the ones dlt resolves for this pipeline (same database file, same
@@ -57,7 +57,7 @@ def destination_with_load_settings(pipeline: dlt.Pipeline) -> Destination | None
 
 
 def _resolved_credentials(
-    pipeline: dlt.Pipeline, destination: Destination
+    pipeline: dlt.Pipeline, destination: Destination[Any, Any]
 ) -> DuckDbBaseCredentials:
     """The credentials dlt resolves for `pipeline`'s loads: its destination config in the
     pipeline's config section (half the cost of `pipeline.destination_client()`, which also

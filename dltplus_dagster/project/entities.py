@@ -7,7 +7,7 @@ import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
@@ -312,7 +312,9 @@ class EntityFactory:
             dest_type = name
         try:
             # trust/peer auth: a postgres DSN or mapping without a password is complete
-            return allow_passwordless(Destination.from_reference(dest_type, destination_name=name))
+            # from_reference returns None only for a None reference; dest_type is a str
+            destination = Destination.from_reference(dest_type, destination_name=name)
+            return allow_passwordless(cast("Destination[Any, Any]", destination))
         except Exception as e:
             declared = ", ".join(self.project.destinations) or "(none)"
             raise ProjectError(
@@ -456,7 +458,7 @@ class EntityFactory:
                 f"dlt.yml: transformations.{name}.function: cannot import "
                 f"'{entity.function}'. Tried:\n{lines}"
             )
-        return obj
+        return cast("Callable[..., Any]", obj)  # a transformation is a function
 
 
 def _ref_candidates(ref: str, project_pkg: str, builtin: bool = True) -> list[str]:
@@ -505,7 +507,7 @@ def _as_source_factory(obj: Any, name: str) -> Any:
 
     if hasattr(obj, "clone") and hasattr(obj, "with_args"):  # a @dlt.source factory
         return obj.clone(name=name, section=name)
-    factory = getattr(obj, "_factory", None)
+    factory: Any = getattr(obj, "_factory", None)
     if isinstance(obj, DltResource) and hasattr(factory, "clone"):
         # a top-level @dlt.resource (e.g. `sql_database.sql_table`): dlt's own one-resource
         # source, so its arguments resolve from `sources.<name>` like a source's; a resource

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from dlt.common.known_env import DLT_PROJECT_DIR
 from dlt.common.runtime.run_context import is_folder_writable
@@ -65,10 +65,12 @@ class Project:
     # --- identity and dirs ---
     @property
     def data_dir(self) -> str:
+        # str once resolved: _resolve_settings always sets it
         return self.settings.data_dir  # type: ignore[return-value]
 
     @property
     def local_dir(self) -> str:
+        # str once resolved: _resolve_settings always sets it
         return self.settings.local_dir  # type: ignore[return-value]
 
     @property
@@ -86,22 +88,27 @@ class Project:
     # --- declared entities ---
     @property
     def sources(self) -> dict[str, SourceEntity]:
+        # build_manifest replaces a None entity with a default one
         return self.manifest.sources  # type: ignore[return-value]
 
     @property
     def destinations(self) -> dict[str, DestinationEntity]:
+        # build_manifest replaces a None entity with a default one
         return self.manifest.destinations  # type: ignore[return-value]
 
     @property
     def pipelines(self) -> dict[str, PipelineEntity]:
+        # build_manifest replaces a None entity with a default one
         return self.manifest.pipelines  # type: ignore[return-value]
 
     @property
     def datasets(self) -> dict[str, DatasetEntity]:
+        # build_manifest replaces a None entity with a default one
         return self.manifest.datasets  # type: ignore[return-value]
 
     @property
     def transformations(self) -> dict[str, TransformationEntity]:
+        # build_manifest replaces a None entity with a default one
         return self.manifest.transformations  # type: ignore[return-value]
 
     @property
@@ -115,7 +122,7 @@ class Project:
         doc["project"] = dataclasses.asdict(self.settings) | {
             "current_profile": self.current_profile
         }
-        return redact(doc, self.secret_values())
+        return cast("dict[str, Any]", redact(doc, self.secret_values()))  # a dict stays a dict
 
     def secret_values(self) -> list[str]:
         """Every value of this project that must never be shown: `{env.*}` substitutions,

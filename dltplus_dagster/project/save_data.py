@@ -7,7 +7,8 @@ in the data (read from another table) are left out because dlt stamps this write
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, cast
 
 from dltplus_dagster.project.errors import ProjectError
 from dltplus_dagster.project.table_names import check_column_names, dlt_columns
@@ -36,7 +37,7 @@ def checked_data(data: Any, table_name: str, naming: NamingConvention, exists: b
                 "at least one"
             )
         check_column_names(columns, naming, table=table_name)
-        own = dlt_columns(columns, naming)
+        own: Collection[str] = dlt_columns(columns, naming)
         if not own:
             return data
         if names is not None:  # pyarrow Table or RecordBatch
@@ -60,11 +61,11 @@ def as_resource(data: Any, table_name: str) -> DltResource:
     if callable(data) and not is_frame(data):
         data = data()
     if is_frame(data) or isinstance(data, (list, tuple)):
-        return dlt.resource(data, name=table_name)
+        return cast("DltResource", dlt.resource(data, name=table_name))
     if isinstance(data, dict):
         return dlt.resource([data], name=table_name)
     if hasattr(data, "__iter__") or hasattr(data, "__next__"):
-        return dlt.resource(data, name=table_name)
+        return cast("DltResource", dlt.resource(data, name=table_name))
     raise ProjectError(
         f"save(): unsupported data of type {type(data).__name__}; expected a DataFrame, a pyarrow "
         "Table, a list of dicts, a dlt resource, an iterator of those or a callable returning one"

@@ -69,7 +69,7 @@ def check_table_name(
 ) -> str:
     """The identifier `original` is written under; raises before anything is written when
     it is dlt's or when another name already holds that identifier."""
-    normalized = naming.normalize_tables_path(original)
+    normalized: str = naming.normalize_tables_path(original)
     if not normalized.strip("_"):
         raise ProjectError(f"{where}: {argument} {original!r} has no usable characters")
     if is_dlt_name(normalized, naming):

@@ -20,12 +20,13 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dltplus_dagster.project.redact import scrub, scrub_secrets
 
 if TYPE_CHECKING:
     import dlt
+    import pandas as pd
 
     from dltplus_dagster.project.dataset import Dataset
     from dltplus_dagster.project.entities import EntityFactory
@@ -340,7 +341,8 @@ def format_stored_traces(
     try:
         if target.table_name in dataset.tables:
             relation = dataset[target.table_name]
-            frame = relation.order_by("started_at", "desc").limit(limit).df()
+            # dlt types df() Optional (an empty chunk iterator); a full fetch yields one frame
+            frame = cast("pd.DataFrame", relation.order_by("started_at", "desc").limit(limit).df())
             columns = [c for c in SUMMARY_COLUMNS if c in frame.columns]
             for record in frame[columns].to_dict("records"):
                 lines.append("  " + "  ".join(_cell(record.get(c)) for c in columns))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dltplus_dagster.project.catalog import get_dataset
 from dltplus_dagster.project.dataset_save import saved_row_counts
@@ -74,7 +74,7 @@ def _pairs(produced: Any, name: str) -> Iterable[tuple[str, Any]]:
     if isinstance(produced, dict):
         return produced.items()
     if inspect.isgenerator(produced) or isinstance(produced, (list, tuple)):
-        return produced
+        return cast("Iterable[tuple[str, Any]]", produced)  # pairs, as the docs ask
     raise ProjectError(
         f"transformation '{name}' must return a mapping {{table: data}} or yield "
         f"(table, data) pairs, got {type(produced).__name__}"
