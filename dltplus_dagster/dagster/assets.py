@@ -6,7 +6,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from dagster import (
     AssetCheckResult,
@@ -42,6 +42,7 @@ from dltplus_dagster.project.runner import RunResult
 from dltplus_dagster.project.table_state import PipelineTable, TableListCache
 
 if TYPE_CHECKING:
+    from dlt import Pipeline
     from dlt.common.normalizers.naming import NamingConvention
 
 DATASET_IO_MANAGER_KEY = "dlt_dataset_io"
@@ -269,7 +270,7 @@ def pipeline_assets(
     )
     def _pipeline_asset(
         context: AssetExecutionContext, dlt_project: DltProjectResource
-    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+    ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
         selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
         resources = _resources_to_run([resource_by_key[k] for k in selected], len(specs))
         with dlt_project.bind_current() as run_project:
@@ -328,11 +329,13 @@ def _pipeline_results(
     result: RunResult,
     table_by_key: dict[AssetKey, str],
     secrets: Callable[[], Sequence[str]],
-) -> Iterator[MaterializeResult | AssetCheckResult]:
+) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
     """A materialization (row counts, schema, load ids) and the selected checks per table."""
     if result.load_info is not None and result.load_info.pipeline.default_schema_name:
         # the loaded tables are in the schema the run just stored: no need to read it
-        ds.assume_schemas([result.load_info.pipeline.default_schema])
+        # a pipeline run's LoadInfo holds the dlt Pipeline
+        pipeline = cast("Pipeline", result.load_info.pipeline)
+        ds.assume_schemas([pipeline.default_schema])
     counts = replaced_row_counts(result)
     if rest := [t for t in table_by_key.values() if t not in counts and t in ds.tables]:
         counts.update(ds.row_counts(table_names=rest))
@@ -439,7 +442,7 @@ def transformation_assets(
     )
     def _transformation_asset(
         context: AssetExecutionContext, dlt_project: DltProjectResource
-    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+    ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
         with dlt_project.bind_current() as run_project:
             written = dlt_project.runner().run_transformation(name)
             ds = dlt_project.catalog().dataset(output)
@@ -528,7 +531,7 @@ def external_dataset_assets(
         return None
 
     # no op tags here: @multi_observable_source_asset takes none (passing them fails at load)
-    @multi_observable_source_asset(
+    @multi_observable_source_asset(  # type: ignore[untyped-decorator]  # untyped in dagster
         name="dlt_external_tables",
         specs=specs,
         can_subset=True,
@@ -548,7 +551,7 @@ def external_dataset_assets(
                     metadata=table_metadata(ds, table, count, database_name(ds)),
                 )
 
-    return _observe
+    return cast("AssetsDefinition", _observe)  # what the decorator returns
 
 
 def _external_row_count(ds: Dataset, table: str) -> int:

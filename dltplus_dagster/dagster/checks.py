@@ -52,6 +52,7 @@ def check_result(key: AssetKey, result: CheckResult) -> AssetCheckResult:
         check_name=result.check,
         passed=result.passed,
         severity=SEVERITY[result.severity],
+        # plain values or MetadataValues; dagster's RawMetadataValue alias is not public
         metadata=metadata,  # type: ignore[arg-type]
     )
 

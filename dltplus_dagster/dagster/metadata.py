@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
 
@@ -60,7 +60,7 @@ def column_schema(table_schema: Mapping[str, Any] | None) -> TableSchema | None:
 def stored_table_schema(dataset: Dataset, table: str) -> dict[str, Any] | None:
     for schema in dataset.dlt_dataset.schemas:
         if table in schema.tables:
-            return copy.deepcopy(schema.tables[table])
+            return cast("dict[str, Any]", copy.deepcopy(schema.tables[table]))  # a TypedDict
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
@@ -18,7 +18,8 @@ from dltplus_dagster.project.runner import Runner
 from dltplus_dagster.project.selection import PROJECTS, bind_current
 
 
-class DltProjectResource(ConfigurableResource):
+# dagster's documented form; a subscripted base would change the runtime pydantic model
+class DltProjectResource(ConfigurableResource):  # type: ignore[type-arg]  # as dagster documents
     """The project (and its profile) a run works with; the one object ops and assets use.
 
     While a step that uses this resource runs, `dltplus_dagster.current` resolves to this
@@ -104,7 +105,7 @@ def project_resource_for(project_dir: str, profile: str | None = None) -> DltPro
             "profile": Field(default=profile, description=fields["profile"].description),
         },
     )
-    return subclass()
+    return cast("DltProjectResource", subclass())  # a subclass made by type()
 
 
 def _same_dir(a: str, b: str) -> bool:
