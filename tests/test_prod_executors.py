@@ -183,22 +183,6 @@ def _slow(project: Path, name: str, env: dict[str, str], marker: Path,
     )
 
 
-def _has_open(pid: int, path: Path) -> bool:
-    """Whether process `pid` has `path` open (Linux /proc)."""
-    fd_dir = f"/proc/{pid}/fd"
-    try:
-        fds = os.listdir(fd_dir)
-    except FileNotFoundError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(os.path.join(fd_dir, fd)) == str(path):
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=120)
     return proc.returncode, out, err
@@ -258,20 +242,23 @@ def test_same_pipeline_twice_with_lock_timeout_waits(
     first = _slow(numbers, "numbers_pipeline", env, marker, profile="patient", sleep=0.6)
     try:
         wait_for(marker.exists, 60, what="the first run to start extracting")
-        second = subprocess.Popen(runner_cmd(numbers, "numbers_pipeline", "patient"),
-                                  env={**env, "SOURCES__NUMBERS__TAG": "v2"},
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        second_log = tmp_path / "second.err"
+        with open(second_log, "w") as err_file:
+            second = subprocess.Popen(runner_cmd(numbers, "numbers_pipeline", "patient"),
+                                      env={**env, "SOURCES__NUMBERS__TAG": "v2"},
+                                      stdout=subprocess.PIPE, stderr=err_file, text=True)
 
         def second_waits_for_lock() -> bool:
             if first.poll() is not None:
                 pytest.fail("the first run ended before the second reached the lock")
-            return _has_open(second.pid, lock)
+            return "waiting up to" in second_log.read_text()
 
-        # the second run holds the lock file open (waiting in flock) while the first runs
+        # the second run says it waits for the first run's lock while the first runs
         wait_for(second_waits_for_lock, 60, interval=0.05, what="the second run at the lock")
-        time.sleep(0.5)
+        assert lock.exists()
         assert second.poll() is None and first.poll() is None
-        code2, out2, err2 = _finish(second)
+        out2 = second.communicate(timeout=300)[0]
+        code2, err2 = second.returncode, second_log.read_text()
     finally:
         code1, out1, err1 = _finish(first)
     assert code1 == 0, err1[-3000:]

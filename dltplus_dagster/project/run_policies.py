@@ -38,7 +38,17 @@ def pipeline_lock(project: Project, name: str, timeout: float = 0.0) -> Iterator
     path = os.path.join(lock_dir, f"{name}.lock")
     lock = FileLock(path, timeout=max(timeout, 0.0), poll_interval=0.2)
     try:
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if timeout <= 0:
+                raise
+            # say why the run does not start (filelock polls, so nothing else shows it)
+            logger.warning(
+                "pipeline %s (profile %s) is running in another process: waiting up to %ss "
+                "for its lock", name, project.current_profile, timeout,
+            )
+            lock.acquire()
     except Timeout:
         raise PipelineLocked(
             f"pipeline '{name}' (profile {project.current_profile}) is already running "
