@@ -793,7 +793,9 @@ def _progress_name(text: str) -> str:
 
 
 def _pipeline_local_commands(group: _Group) -> None:
-    """dlt's pipeline commands on the profile's working dir (`dltplus pipeline NAME info`)."""
+    """dlt's pipeline commands on the profile's working dir (`dltplus pipeline NAME info`).
+
+    Long because it only declares the verbs and their arguments, one block per dlt command."""
     # `-v` before the name too: dlt's hints print `pipeline -v NAME info`
     group.parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more detail for info/trace/..."

@@ -55,7 +55,8 @@ def run_command(
 
     `yes` answers dlt's confirmations (`drop`, `sync`) with yes; otherwise they are asked on
     stdin. `clean` masks secrets in everything dlt prints. Raises `PipelineNotLocal` when the
-    pipeline has no local working dir and the operation needs one.
+    pipeline has no local working dir and the operation needs one. (Long because it is one
+    dispatch table: each of dlt's command functions takes its own arguments.)
     """
     if operation not in OPERATIONS:
         raise ProjectError(f"unknown pipeline command '{operation}'; one of {', '.join(OPERATIONS)}")

@@ -334,7 +334,10 @@ def _type_name(value: Any) -> str:
 
 
 def _build(tp: Any, value: Any, path: KeyPath, locations: Locations) -> Any:
-    """Check `value` against the type hint `tp`, returning the typed value."""
+    """Check `value` against the type hint `tp`, returning the typed value.
+
+    Long because it is one dispatch over the hint kinds the model uses (literal, union, list,
+    dict, dataclass, scalar); each branch is a few lines and they share the error reporting."""
     if tp is Any:
         return value
     if _is_union(tp):

@@ -460,7 +460,10 @@ class _Checker:
         return sites
 
     def names(self) -> Iterator[Problem]:
-        """Pipeline and dataset names dlt cannot use; names that collide after normalizing."""
+        """Pipeline and dataset names dlt cannot use; names that collide after normalizing.
+
+        Long because it walks the three name families (pipeline folders, op names, dataset
+        names per destination) in one pass over the same sites."""
         from dlt.common.schema.utils import is_valid_schema_name
         from dlt.common.storages import FileStorage
 
