@@ -37,11 +37,11 @@ pipelines:
   pipe_arrow:
     source: arrow_src
     destination: warehouse
-    dataset_name: bench_data
+    dataset_name: bench_arrow
   pipe_dicts:
     source: dicts_src
     destination: warehouse
-    dataset_name: bench_data
+    dataset_name: bench_dicts
 """
 
 
@@ -99,7 +99,7 @@ def measure(work: str, project_dir: str, rows: int, kind: str, warmup: int) -> d
 
         def run() -> None:
             p = dlt.pipeline(pipeline_name="bench_plain", destination=dlt.destinations.duckdb(db),
-                             dataset_name="bench_data", pipelines_dir=pdir)
+                             dataset_name=f"bench_{kind}", pipelines_dir=pdir)
             p.run(arrow_source(rows=rows, kind=kind))
 
         with dlt_defaults(scratch):
@@ -116,7 +116,7 @@ def measure(work: str, project_dir: str, rows: int, kind: str, warmup: int) -> d
         db = fresh(os.path.join(scratch, "dagster_dlt.duckdb"))
         pipeline = dlt.pipeline(pipeline_name="bench_dagster_dlt",
                                 destination=dlt.destinations.duckdb(db),
-                                dataset_name="bench_data", pipelines_dir=pdir)
+                                dataset_name=f"bench_{kind}", pipelines_dir=pdir)
 
         @dlt_assets(dlt_source=arrow_source(rows=rows, kind=kind), dlt_pipeline=pipeline,
                     name="bench_dagster_dlt")
