@@ -243,7 +243,22 @@ def dagster_home(path: Path, storage_db: PgDatabase, extra: str = "") -> Path:
         + textwrap.dedent(extra),
         encoding="utf-8",
     )
+    _create_storage_tables(path)
     return path
+
+
+def _create_storage_tables(home: Path) -> None:
+    """Create the instance's tables now, from one process. Several processes that open a fresh
+    PostgreSQL storage at once (two celery workers starting together) race on `CREATE TABLE`
+    and one dies with `type "jobs" already exists`; Dagster's answer is `dagster instance
+    migrate` before the fleet starts, which is what this does."""
+    from dagster import DagsterInstance
+
+    instance = DagsterInstance.from_config(str(home))
+    try:
+        instance.upgrade()
+    finally:
+        instance.dispose()
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
