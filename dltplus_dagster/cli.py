@@ -1,7 +1,7 @@
 """`dltplus`: the command line of a dlt.yml project, shaped like dlt+'s.
 
     dltplus [--project DIR] [--debug] pipeline [--profile P] NAME run [--limit N] [--resources a,b]
-                                                                [--progress log]
+                                [--progress log] [--refresh MODE] [--source-arg NAME=VALUE ...]
     dltplus pipeline NAME {info, trace [--stored|--local], schema, failed-jobs, load-package,
                            sync, drop}
     dltplus pipeline list
@@ -145,11 +145,12 @@ def pipeline_run(session: Session, args: argparse.Namespace) -> int:
     name = _require_name(args, "pipeline")
     runner = session.runner()
     project = runner.project
-    entity = runner.entities.get_pipeline_entity(name)  # an unknown name fails before "Running"
-    if getattr(args, "progress", None):
-        entity.progress = args.progress  # this command's project object only
+    runner.entities.get_pipeline_entity(name)  # an unknown name fails before "Running"
     print(f"Running pipeline {name} (project {project.name}, profile {project.current_profile})")
-    result = runner.run_pipeline(name, limit=args.limit, resources=args.resources)
+    result = runner.run_pipeline(
+        name, limit=args.limit, resources=args.resources, refresh=args.refresh,
+        source_args=dict(args.source_args or []), progress=args.progress,
+    )
     if result.load_info is not None:
         print(session.clean(str(result.load_info)))
     print(f"Finished {result}")
@@ -721,6 +722,7 @@ def _pipeline_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="show dlt's progress while the run goes: log, tqdm, enlighten or alive_progress",
     )
+    _run_option_arguments(run)
     group.verb("list", pipeline_list, "list the declared pipelines")
     _pipeline_local_commands(group)
 
@@ -781,6 +783,28 @@ def _profile_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def _yes_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _run_option_arguments(run: argparse.ArgumentParser) -> None:
+    """`--refresh` and `--source-arg`: the run options a Dagster run's config sets as well."""
+    from dltplus_dagster.project.run_options import REFRESH_MODES
+
+    run.add_argument(
+        "--refresh", choices=REFRESH_MODES, default=None,
+        help="drop tables and state before loading (dlt's refresh modes)",
+    )
+    run.add_argument(
+        "--source-arg", dest="source_args", metavar="NAME=VALUE", action="append",
+        type=_source_arg, default=None,
+        help="an argument for the pipeline's source, coerced to its type (repeatable)",
+    )
+
+
+def _source_arg(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError("expected NAME=VALUE")  # never echo a value
+    return name.strip(), value
 
 
 def _progress_name(text: str) -> str:

@@ -30,6 +30,7 @@ from dltplus_dagster.dagster.metadata import (
     table_metadata,
 )
 from dltplus_dagster.dagster.resources import DltProjectResource
+from dltplus_dagster.dagster.run_config import PipelineRunConfig
 from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
@@ -269,7 +270,7 @@ def pipeline_assets(
         description=entity.description or f"dlt pipeline {name}",
     )
     def _pipeline_asset(
-        context: AssetExecutionContext, dlt_project: DltProjectResource
+        context: AssetExecutionContext, dlt_project: DltProjectResource, config: PipelineRunConfig
     ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
         selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
         resources = _resources_to_run([resource_by_key[k] for k in selected], len(specs))
@@ -277,8 +278,10 @@ def pipeline_assets(
             runner = dlt_project.runner()
             # a working dir per run and pipeline: parallel runs never share local state; dlt
             # restores state and schemas from the destination into the fresh dir
-            work_dir = os.path.join(run_project.data_dir, "runs", context.run_id, name)
-            result = runner.run_pipeline(name, resources=resources, pipelines_dir=work_dir)
+            work_dir = os.path.join(run_project.data_dir, "runs", context.run.run_id, name)
+            result = runner.run_pipeline(
+                name, resources=resources, pipelines_dir=work_dir, **config.runner_kwargs()
+            )
             context.log.info(str(result))
             if result.new_tables:
                 context.log.warning(

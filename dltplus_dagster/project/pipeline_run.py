@@ -16,6 +16,11 @@ from dltplus_dagster.project.last_trace import scrub_last_trace
 from dltplus_dagster.project.local_files import local_file_config
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub_secrets
+from dltplus_dagster.project.run_options import (
+    check_refresh,
+    check_source_args,
+    run_option_overrides,
+)
 from dltplus_dagster.project.run_policies import (
     pipeline_lock,
     retry_schema_races,
@@ -82,6 +87,8 @@ class RunOptions:
     refresh: str | None = None
     pipelines_dir: str | None = None
     source_args: dict[str, Any] = field(default_factory=dict)
+    progress: str | None = None
+    """dlt's progress collector for this run (overrides the pipeline's `progress`)."""
     run_kwargs: dict[str, Any] = field(default_factory=dict)
     """Further keyword arguments of `pipeline.run()`."""
 
@@ -113,6 +120,10 @@ class PipelineRun:
         self.normalized: list[NormalizeInfo] = []
         self.expected_tables: set[str] = set()
         self.run_kwargs: dict[str, Any] = {}
+        self.pipeline_overrides: dict[str, Any] = {}
+        """`dlt.pipeline()` arguments of this run (its progress collector)."""
+        self.source_args: dict[str, Any] = dict(options.source_args)
+        """The caller's source arguments, checked and coerced by `_check_options`."""
 
     @property
     def name(self) -> str:
@@ -134,6 +145,7 @@ class PipelineRun:
         run_config = self.resolved.run_config
         traces = trace_target(self.project, self.name)  # a bad store_trace_info fails first
         set_run_context(self.project)
+        self._check_options()
         started = time.monotonic()
         with pipeline_lock(self.project, self.name, run_config.lock_timeout):
             self.dlt_pipeline = self._open_pipeline()
@@ -148,12 +160,24 @@ class PipelineRun:
         result.new_tables = self._record_tables()
         return result
 
+    def _check_options(self) -> None:
+        """The caller's per-run options, checked before the lock is taken (never retried)."""
+        options = self.options
+        if options.refresh:
+            check_refresh(options.refresh, self.name)
+        self.pipeline_overrides = run_option_overrides(options, self.name)
+        if options.source_args:
+            source = self.resolved.source or ""
+            factory = self.entities.get_source_factory(source)
+            self.source_args = check_source_args(factory, options.source_args, self.name, source)
+
     def _open_pipeline(self) -> dlt.Pipeline:
         pipelines_dir = self.options.pipelines_dir
-        pipeline = self.entities.make_pipeline(self.resolved, pipelines_dir)
+        overrides = self.pipeline_overrides
+        pipeline = self.entities.make_pipeline(self.resolved, pipelines_dir, **overrides)
         if self.resolved.run_config.run_from_clean_folder:
             pipeline.drop()  # wipe local state; dlt restores it from the destination
-            pipeline = self.entities.make_pipeline(self.resolved, pipelines_dir)
+            pipeline = self.entities.make_pipeline(self.resolved, pipelines_dir, **overrides)
         return pipeline
 
     def _run_attempts(self, attempt: Callable[[], LoadInfo]) -> tuple[LoadInfo, int]:
@@ -233,7 +257,7 @@ class PipelineRun:
         if missing_bucket := self.entities.missing_local_bucket(source_name):
             raise missing_bucket.in_pipeline(name)
         try:
-            source = self.entities.get_source(source_name, **options.source_args)
+            source = self.entities.get_source(source_name, **self.source_args)
         except SourceBuildError as e:
             raise e.in_pipeline(name) from e.__cause__
         for resource_name, table in entity.table_names.items():

@@ -38,6 +38,7 @@ class Runner:
         refresh: str | None = None,
         pipelines_dir: str | None = None,
         source_args: dict[str, Any] | None = None,
+        progress: str | None = None,
         **run_options: Any,
     ) -> RunResult:
         """Run pipeline `name` and return what it loaded.
@@ -45,15 +46,17 @@ class Runner:
         `limit` caps extracted pages/items per resource; `resources` selects resources;
         `write_disposition` and `refresh` go to `pipeline.run()`; `pipelines_dir` gives the run
         a working dir of its own (Dagster does this per run); `source_args` are extra source
-        arguments (e.g. a partition's date range). An error whose message shows a secret of the
-        project (a source's `401 ... ?api_key=...`) is replaced by a `RedactedError` chain; a
-        destination fault a person can act on (a DuckDB file another process holds, a server
-        that went away mid-load) by a one-line `DestinationFault`.
+        arguments (e.g. a partition's date range), checked against the source's signature;
+        `progress` names dlt's progress collector for this run (`log`, `tqdm`, ...). An error
+        whose message shows a secret of the project (a source's `401 ... ?api_key=...`) is
+        replaced by a `RedactedError` chain; a destination fault a person can act on (a DuckDB
+        file another process holds, a server that went away mid-load) by a one-line
+        `DestinationFault`.
         """
         options = RunOptions(
             limit=limit, resources=resources, write_disposition=write_disposition,
             refresh=refresh, pipelines_dir=pipelines_dir, source_args=dict(source_args or {}),
-            run_kwargs=run_options,
+            progress=progress, run_kwargs=run_options,
         )
         return self._redacting(lambda: self._run_pipeline(name, options))
 
