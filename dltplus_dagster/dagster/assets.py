@@ -24,6 +24,7 @@ from dagster import (
 
 from dltplus_dagster.dagster.checks import check_specs, run_checks
 from dltplus_dagster.dagster.metadata import (
+    DltTableMetadataSet,
     database_name,
     stored_schema_metadata,
     stored_table_schema,
@@ -31,7 +32,12 @@ from dltplus_dagster.dagster.metadata import (
 )
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.run_config import PipelineRunConfig
-from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, TableAssetData
+from dltplus_dagster.dagster.translator import (
+    AssetKind,
+    DltProjectTranslator,
+    TableAssetData,
+    table_identity,
+)
 from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
@@ -147,14 +153,21 @@ class TableSpecs:
             key_prefix=self.project.dagster.asset_key_prefix,
         )
 
-    def key(self, table: str) -> AssetKey:
-        return self.translator.get_asset_key(self.data(table))
+    def key(self, table: str, description: str | None = None) -> AssetKey:
+        """The key of the translator's spec (`get_asset_spec` is the one source of keys)."""
+        return self.translator.get_asset_spec(self.data(table, description)).key
 
     def spec(
         self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()
     ) -> AssetSpec:
-        """The translator's spec; tables the project writes go through the dataset IO manager."""
-        spec = self.translator.get_asset_spec(self.data(table, description, deps))
+        """The translator's spec, with the table's `dlt/*` identity where the translator left it
+        out; tables the project writes go through the dataset IO manager."""
+        data = self.data(table, description, deps)
+        spec = self.translator.get_asset_spec(data)
+        identity = dict(table_identity(data))
+        missing = {k: v for k, v in identity.items() if k not in spec.metadata}
+        if missing:
+            spec = spec.merge_attributes(metadata=missing)
         return spec if self.kind == "external" else spec.with_io_manager_key(DATASET_IO_MANAGER_KEY)
 
     def check_specs(self, key: AssetKey, table: str) -> list[AssetCheckSpec]:
@@ -207,9 +220,9 @@ def _keys_by_table(assets: Sequence[AssetsDefinition]) -> dict[tuple[str, str], 
     keys: dict[tuple[str, str], AssetKey] = {}
     for assets_def in assets:
         for key, spec in assets_def.specs_by_key.items():
-            md = spec.metadata or {}
-            if "dlt/dataset" in md and "dlt/table" in md:
-                keys[(str(md["dlt/dataset"]), str(md["dlt/table"]))] = key
+            md = DltTableMetadataSet.extract(spec.metadata or {})
+            if md.dataset is not None and md.table is not None:
+                keys[(md.dataset, md.table)] = key
     return keys
 
 
@@ -251,7 +264,7 @@ def pipeline_assets(
     resource_by_key: dict[AssetKey, str] = {}
     table_by_key: dict[AssetKey, str] = {}
     checks: list[AssetCheckSpec] = []
-    key_by_table = {t.table: table_specs.key(t.table) for t in tables}
+    key_by_table = {t.table: table_specs.key(t.table, t.description) for t in tables}
     for t in tables:
         parent = key_by_table.get(t.parent or "")
         spec = table_specs.spec(t.table, t.description, [parent] if parent is not None else ())
@@ -352,15 +365,15 @@ def _pipeline_results(
                 counts.get(table, 0),
                 database,
                 result.tables.get(table) or stored_table_schema(ds, table),
-                {
-                    "dlt/rows_loaded": result.row_counts.get(table, 0),
-                    "dlt/load_id": ", ".join(result.load_ids),
-                    "dlt/pipeline": result.pipeline_name,
-                    "dlt/schema": result.schema_name or "",
-                    "dlt/schema_version": result.schema_version or 0,
-                    "dlt/schema_hash": result.schema_hash or "",
-                    "dlt/profile": run_project.current_profile,
-                },
+                DltTableMetadataSet(
+                    rows_loaded=result.row_counts.get(table, 0),
+                    load_id=", ".join(result.load_ids),
+                    pipeline=result.pipeline_name,
+                    schema_name=result.schema_name or "",
+                    schema_version=result.schema_version or 0,
+                    schema_hash=result.schema_hash or "",
+                    profile=run_project.current_profile,
+                ),
             ),
         )
         yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
@@ -457,10 +470,12 @@ def transformation_assets(
                     asset_key=spec.key,
                     metadata=table_metadata(
                         ds, table, counts.get(table, 0), database, stored_table_schema(ds, table),
-                        {"dlt/rows_written": written.get(table, 0), "dlt/transformation": name,
-                         "dlt/profile": run_project.current_profile,
-                         "dlt/load_id": written.load_ids.get(table, ""),
-                         **stored_schema_metadata(ds, table)},
+                        DltTableMetadataSet(
+                            rows_written=written.get(table, 0), transformation=name,
+                            profile=run_project.current_profile,
+                            load_id=written.load_ids.get(table, ""),
+                            **stored_schema_metadata(ds, table),
+                        ),
                     ),
                 )
                 yield from _selected_checks(context, spec.key, ds, table, counts.get(table, 0),
@@ -483,14 +498,15 @@ def _transformation_deps(
     prefix = list(project.dagster.asset_key_prefix)
 
     def dep_key(ds: str, table: str) -> AssetKey:
-        dests = entities.dataset_destinations(ds)
-        table = _table_naming(entities, dests[0] if dests else "").normalize_tables_path(table)
+        specs = _dataset_table_specs(project, entities, translator, ds)
+        table = specs.stored_name(table)
         if (ds, table) in known:
             return known[(ds, table)]
-        return translator.get_asset_key(TableAssetData(
-            kind="external", entity=ds, dataset=ds, table=table, destination="",
-            destination_type="", key_prefix=prefix,
-        ))
+        declared = project.datasets[ds].tables if ds in project.datasets else {}
+        description = next(  # as the external asset gets it: the declared table's
+            (t.description for n, t in declared.items() if specs.stored_name(n) == table), None
+        )
+        return specs.key(table, description)
 
     if entity.depends_on is None:
         return [
@@ -506,6 +522,23 @@ def _transformation_deps(
     return deps
 
 
+def _dataset_table_specs(
+    project: Project, entities: EntityFactory, translator: DltProjectTranslator, dataset: str
+) -> TableSpecs:
+    """The specs of a dataset's tables as the project sees them when nothing in it writes
+    them: external, observable tables on the dataset's first destination."""
+    ds = project.datasets.get(dataset)
+    dests = entities.dataset_destinations(dataset)
+    destination = dests[0] if dests else ""
+    return TableSpecs(
+        project, translator, "external", dataset, dataset, destination,
+        entities.destination_type(destination) if destination else "",
+        _table_naming(entities, destination),
+        description=ds.description if ds else None,
+        group=(ds.group if ds else None) or project.dagster.default_group or dataset,
+    )
+
+
 def external_dataset_assets(
     project: Project,
     entities: EntityFactory,
@@ -516,14 +549,9 @@ def external_dataset_assets(
     specs: list[AssetSpec] = []
     table_by_key: dict[AssetKey, tuple[str, str]] = {}
     for ds_name, ds in project.datasets.items():
-        dests = entities.dataset_destinations(ds_name)
-        if not dests:
+        if not entities.dataset_destinations(ds_name):
             continue
-        table_specs = TableSpecs(
-            project, translator, "external", ds_name, ds_name, dests[0],
-            entities.destination_type(dests[0]), _table_naming(entities, dests[0]),
-            description=ds.description, group=ds.group or project.dagster.default_group or ds_name,
-        )
+        table_specs = _dataset_table_specs(project, entities, translator, ds_name)
         for table in ds.tables:
             spec = table_specs.spec(table, ds.tables[table].description)
             if spec.key in produced:

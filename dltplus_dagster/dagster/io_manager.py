@@ -7,9 +7,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import ConfigurableIOManager, InitResourceContext, InputContext, OutputContext
+from dagster._core.definitions.metadata import TableMetadataSet
 from pydantic import Field
 
-from dltplus_dagster.dagster.metadata import database_name, stored_table_schema, table_metadata
+from dltplus_dagster.dagster.metadata import (
+    DltTableMetadataSet,
+    database_name,
+    stored_table_schema,
+    table_metadata,
+)
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.project.catalog import Catalog
 from dltplus_dagster.project.dataset import Dataset
@@ -74,7 +80,7 @@ class DltDatasetIOManager(ConfigurableIOManager):
             )
             # dagster/row_count is the table's: the rows it still holds, not the empty output's
             existing = ds.row_counts(table_names=[table]).get(table, 0) if table in ds.tables else 0
-            context.add_output_metadata({"dagster/row_count": existing})
+            context.add_output_metadata(dict(TableMetadataSet(row_count=existing)))
             return
         replace_rows = None
         if context.has_asset_partitions:
@@ -92,7 +98,9 @@ class DltDatasetIOManager(ConfigurableIOManager):
                 rows,
                 database_name(ds),
                 stored_table_schema(ds, table),
-                {"dlt/load_id": ", ".join(info.loads_ids), "dlt/write_disposition": disposition},
+                DltTableMetadataSet(
+                    load_id=", ".join(info.loads_ids), write_disposition=disposition
+                ),
             )
         )
 
@@ -102,10 +110,11 @@ class DltDatasetIOManager(ConfigurableIOManager):
         upstream_md = (context.upstream_output.definition_metadata if context.upstream_output
                        else None) or {}
         # project assets carry dlt/dataset and dlt/table: their keys may be the translator's
+        ids = DltTableMetadataSet.extract(upstream_md)
         table = normalize_table_name(
-            str(upstream_md.get("table_name") or upstream_md.get("dlt/table") or key.path[-1])
+            str(upstream_md.get("table_name") or ids.table or key.path[-1])
         )
-        dataset = str(upstream_md.get("dataset") or upstream_md.get("dlt/dataset") or (
+        dataset = str(upstream_md.get("dataset") or ids.dataset or (
             key.path[-2] if len(key.path) > 1 else self.dataset))
         ds = self._dataset(dataset)
         columns: Sequence[str] | None = (context.definition_metadata or {}).get("columns")

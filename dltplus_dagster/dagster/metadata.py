@@ -1,6 +1,9 @@
-"""Materialization metadata for dataset tables: row counts, qualified names, column schemas.
+"""Metadata of dataset tables: Dagster's standard `dagster/*` entries (`TableMetadataSet`: row
+count, qualified name, column schema) and dlt's `dlt/*` entries (`DltTableMetadataSet`).
 
-Reads dlt schemas through deep copies only and never includes credentials. (dagster-dlt's
+Both are Dagster `NamespacedMetadataSet`s: written by splatting them into a metadata dict and
+read back typed with `DltTableMetadataSet.extract(metadata)`, never by key strings. Reads dlt
+schemas through deep copies only and never includes credentials. (dagster-dlt's
 `_extract_table_schema_metadata` pops keys from the live pipeline schema's column dicts, so a
 second materialization in the same process fails in extract with `KeyError: 'name'`.)
 """
@@ -12,9 +15,47 @@ import os
 from collections.abc import Mapping
 from typing import Any, cast
 
-from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
+from dagster import TableColumn, TableColumnConstraints, TableSchema
+from dagster._core.definitions.metadata import NamespacedMetadataSet, TableMetadataSet
 
 from dltplus_dagster.project.dataset import Dataset
+
+
+class DltTableMetadataSet(NamespacedMetadataSet):
+    """The `dlt/*` metadata of a table asset: which table it is (`dataset`, `table`,
+    `destination`), who writes it (`pipeline`, `transformation`, or `external` for a dataset
+    table nothing in the project writes) and what the last write did.
+
+    On asset specs it identifies the table, so lineage and the IO manager find it whatever key
+    a translator gave it; on materializations it adds the load. Read it back typed:
+    `DltTableMetadataSet.extract(materialization.metadata).rows_loaded`.
+    """
+
+    dataset: str | None = None
+    table: str | None = None
+    destination: str | None = None
+    pipeline: str | None = None
+    transformation: str | None = None
+    external: str | None = None
+    """The dataset of a table the project only observes."""
+    profile: str | None = None
+    """The profile the run used."""
+    load_id: str | None = None
+    """dlt load id(s) of the write, comma-separated."""
+    rows_loaded: int | None = None
+    """Rows a pipeline run loaded into the table (`dagster/row_count` is the table's total)."""
+    rows_written: int | None = None
+    """Rows a transformation wrote."""
+    write_disposition: str | None = None
+    """How the IO manager wrote an output (append, replace, merge)."""
+    schema_name: str | None = None
+    """The dlt schema that holds the table (`schema` is pydantic's own name)."""
+    schema_version: int | None = None
+    schema_hash: str | None = None
+
+    @classmethod
+    def namespace(cls) -> str:
+        return "dlt"
 
 
 def database_name(dataset: Dataset) -> str | None:
@@ -65,13 +106,14 @@ def stored_table_schema(dataset: Dataset, table: str) -> dict[str, Any] | None:
 
 
 def stored_schema_metadata(dataset: Dataset, table: str) -> dict[str, Any]:
-    """Name, version and hash of the stored dlt schema that holds `table` (empty if none)."""
+    """`DltTableMetadataSet` fields of the stored dlt schema that holds `table`: its name,
+    version and hash (empty if none)."""
     for schema in dataset.dlt_dataset.schemas:
         if table in schema.tables:
             return {
-                "dlt/schema": schema.name,
-                "dlt/schema_version": schema.version,
-                "dlt/schema_hash": schema.version_hash,
+                "schema_name": schema.name,
+                "schema_version": schema.version,
+                "schema_hash": schema.version_hash,
             }
     return {}
 
@@ -82,19 +124,16 @@ def table_metadata(
     row_count: int | None,
     database: str | None,
     table_schema: Mapping[str, Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
+    dlt_metadata: DltTableMetadataSet | None = None,
 ) -> dict[str, Any]:
-    """Standard Dagster table metadata plus dlt's (`dlt/...`) for one table."""
-    md: dict[str, Any] = {
-        "dagster/table_name": qualified_table_name(dataset, table, database),
-        "dlt/dataset": dataset.name,
-        "dlt/destination": dataset.destination_name,
-    }
-    if row_count is not None:
-        md["dagster/row_count"] = MetadataValue.int(int(row_count))
-    schema = column_schema(table_schema)
-    if schema is not None:
-        md["dagster/column_schema"] = MetadataValue.table_schema(schema)
-    if extra:
-        md.update(extra)
-    return md
+    """Standard Dagster table metadata plus dlt's (`dlt_metadata`, with the table's dataset,
+    name and destination filled in) for one table."""
+    standard = TableMetadataSet(
+        table_name=qualified_table_name(dataset, table, database),
+        row_count=int(row_count) if row_count is not None else None,
+        column_schema=column_schema(table_schema),
+    )
+    identity = DltTableMetadataSet(
+        dataset=dataset.name, table=table, destination=dataset.destination_name
+    )
+    return {**standard, **identity, **(dlt_metadata or {})}

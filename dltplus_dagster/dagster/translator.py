@@ -8,6 +8,7 @@ from typing import Literal
 
 from dagster import AssetKey, AssetSpec
 
+from dltplus_dagster.dagster.metadata import DltTableMetadataSet
 from dltplus_dagster.project.names import dagster_name
 
 AssetKind = Literal["pipeline", "transformation", "external"]
@@ -33,6 +34,10 @@ class TableAssetData:
 
 class DltProjectTranslator:
     """Asset key `<dataset>/<table>` (one identity whoever writes the table), group per entity.
+
+    `get_asset_spec` is the one source of asset keys: lineage (a nested table's parent, a
+    transformation's inputs), checks, jobs, schedules and the IO manager all use the key of the
+    spec it returns, so a subclass may override it alone (or only the narrower hooks it calls).
 
     Dagster names are derived here, in one way: `data.table` is the table's name after dlt's
     naming convention (what the destination holds), and every key part and group name passes
@@ -73,10 +78,17 @@ class DltProjectTranslator:
             owners=list(self.get_owners(data)),
             kinds=self.get_kinds(data),
             deps=list(data.deps),
-            metadata={
-                "dlt/dataset": data.dataset,
-                "dlt/table": data.table,
-                "dlt/destination": data.destination,
-                f"dlt/{data.kind}": data.entity,
-            },
+            metadata=dict(table_identity(data)),
         )
+
+
+def table_identity(data: TableAssetData) -> DltTableMetadataSet:
+    """The `dlt/*` metadata that says which table an asset is and who writes it. Every spec
+    carries it (the asset factories add it when a translator leaves it out): lineage and the
+    IO manager find tables by it, whatever key the translator gave them."""
+    return DltTableMetadataSet(
+        dataset=data.dataset, table=data.table, destination=data.destination,
+        pipeline=data.entity if data.kind == "pipeline" else None,
+        transformation=data.entity if data.kind == "transformation" else None,
+        external=data.entity if data.kind == "external" else None,
+    )
