@@ -19,6 +19,8 @@ _LAZY = {
     "DltProjectResource": ("dltplus_dagster.dagster.resources", "DltProjectResource"),
     "DltDatasetIOManager": ("dltplus_dagster.dagster.io_manager", "DltDatasetIOManager"),
     "DltProjectTranslator": ("dltplus_dagster.dagster.translator", "DltProjectTranslator"),
+    "DltTableMetadataSet": ("dltplus_dagster.dagster.metadata", "DltTableMetadataSet"),
+    "PipelineRunConfig": ("dltplus_dagster.dagster.run_config", "PipelineRunConfig"),
 }
 
 __all__ = list(_LAZY)

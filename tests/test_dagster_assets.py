@@ -13,6 +13,7 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetsDefinition,
+    AssetSpec,
     DagsterInstance,
     Definitions,
     TableSchema,
@@ -35,7 +36,13 @@ from dagster_support import (
     run_assets,
 )
 
-from dltplus_dagster import DltProjectResource, DltProjectTranslator, build_definitions, current
+from dltplus_dagster import (
+    DltProjectResource,
+    DltProjectTranslator,
+    DltTableMetadataSet,
+    build_definitions,
+    current,
+)
 from dltplus_dagster.dagster.translator import TableAssetData
 from dltplus_dagster.project.errors import ProjectNotFound
 
@@ -382,6 +389,62 @@ def test_custom_translator_keys_groups_lineage_and_inputs(
     assert len(seen["orders"]) == 40
     md = materializations(result)[K("shop_raw__orders")]
     assert md_value(md, "dagster/table_name") == "warehouse.shop_raw.orders"
+
+
+class LakeSpecs(DltProjectTranslator):
+    """Overrides `get_asset_spec` only (no `get_asset_key`): every key gets a `lake` prefix."""
+
+    def get_asset_spec(self, data: TableAssetData) -> AssetSpec:
+        spec = super().get_asset_spec(data)
+        return spec.replace_attributes(key=spec.key.with_prefix("lake"))
+
+
+def lake(key: AssetKey) -> AssetKey:
+    return key.with_prefix("lake")
+
+
+def test_a_translator_overriding_only_get_asset_spec_keys_everything(
+    shop_project: Path, instance: DagsterInstance
+) -> None:
+    """Lineage (a transformation's inputs, also a declared table nothing writes), checks, jobs,
+    schedules and IO manager reads all follow the keys of `get_asset_spec`."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["datasets"]["shop_raw"]["tables"]["legacy_accounts"] = {}
+        doc["transformations"]["customer_totals"]["depends_on"].append("shop_raw/legacy_accounts")
+
+    edit_manifest(shop_project, edit)
+    seen: dict[str, Any] = {}
+
+    @asset(ins={"orders": AssetIn(key=lake(ORDERS))})
+    def order_count(orders: pd.DataFrame) -> None:
+        seen["orders"] = orders
+
+    defs = build_definitions(str(shop_project), PROFILE, LakeSpecs(), assets=[order_count])
+    graph = defs.resolve_asset_graph()
+    ours = {lake(k) for k in EXAMPLE_KEYS | {LEGACY}}
+    assert set(graph.get_all_asset_keys()) == ours | {K("order_count")}  # no unprefixed stubs
+    assert set(graph.get(lake(CUSTOMER_TOTALS)).parent_keys) == {
+        lake(CUSTOMERS), lake(ORDERS), lake(LEGACY)
+    }
+    assert graph.get(lake(LEGACY)).is_observable
+    assert {(c.asset_key, c.name) for c in graph.asset_check_keys} == {
+        (lake(k), c) for k in (ORDERS, CUSTOMERS) for c in ("not_empty", "unique")
+    }
+    daily = defs.resolve_job_def("daily_refresh")
+    assert set(daily.asset_layer.selected_asset_keys) == {lake(k) for k in EXAMPLE_KEYS}
+    nightly = next(s for s in defs.schedules if s.name == "nightly_refresh")
+    assert nightly.job_name == "daily_refresh"
+
+    result = run_assets(defs, instance, [lake(ORDERS), lake(CUSTOMERS), K("order_count")])
+    assert result.success
+    assert len(seen["orders"]) == 40  # the IO manager read the table behind the prefixed key
+    assert {(k, n) for (k, n), e in check_results(result).items() if e.passed} == {
+        (lake(k), c) for k in (ORDERS, CUSTOMERS) for c in ("not_empty", "unique")
+    }
+    md = materializations(result)[lake(ORDERS)]
+    ids = DltTableMetadataSet.extract(md)
+    assert (ids.dataset, ids.table, ids.pipeline) == ("shop_raw", "orders", "shop_pipeline")
 
 
 # --- failures and profiles per run -------------------------------------------------------

@@ -13,8 +13,8 @@ from dagster_support import materializations, md_value, run_assets
 from helpers import make_project
 from sources_support import cli, duckdb_path, table_counts
 
-from dltplus_dagster import build_definitions
-from dltplus_dagster.dagster.run_config import PipelineRunConfig, ProgressCollector, RefreshMode
+from dltplus_dagster import PipelineRunConfig, build_definitions
+from dltplus_dagster.dagster.run_config import ProgressCollector, RefreshMode
 from dltplus_dagster.project.progress import PROGRESS_PACKAGES
 from dltplus_dagster.project.run_options import REFRESH_MODES
 

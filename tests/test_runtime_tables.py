@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, AssetSpec, DagsterInstance, asset
+from dagster._core.definitions.metadata import TableMetadataSet
 from dagster_support import materializations, md_value, run_assets
 from helpers import make_project
 from sources_support import cli, forget_local_data, table_counts
 
-from dltplus_dagster import build_definitions, current
+from dltplus_dagster import DltProjectTranslator, DltTableMetadataSet, build_definitions, current
+from dltplus_dagster.dagster.translator import TableAssetData
 
 EVENTS = '''
 import dlt
@@ -190,3 +192,46 @@ def test_a_hand_edited_table_cache_is_ignored_not_fatal(tmp_path: Path) -> None:
         state.write_text(json.dumps(doc), encoding="utf-8")
         keys = set(build_definitions(str(root)).resolve_asset_graph().get_all_asset_keys())
         assert keys == {key("events"), key("orders")}
+
+
+def test_per_row_tables_stand_alone_and_a_dbt_source_links_up(
+    tmp_path: Path, instance: DagsterInstance
+) -> None:
+    """Tables of a per-row resource have no dependency (the resource is no table of its own);
+    a nested table depends on its parent, also under a translator that overrides only
+    `get_asset_spec`. A downstream asset keyed the way dagster-dbt keys a dbt source named
+    like the dataset (`AssetKey([source_name, table])`) links to the pipeline's table without
+    extra code: a plain `@asset(deps=...)` stands in for dagster-dbt here (not installed)."""
+    root = _project(tmp_path)
+    current.runner(str(root)).run_pipeline("activity_pipeline")  # the tables become known
+
+    @asset(deps=[AssetKey([DS, "orders"]), AssetKey([DS, "click"])])
+    def stg_orders() -> None:
+        """What dagster-dbt's default translator makes of `source('activity_data', ...)`."""
+
+    defs = build_definitions(str(root), assets=[stg_orders])
+    graph = defs.resolve_asset_graph()
+    for table in ("click", "view", "buy"):
+        assert graph.get(key(table)).parent_keys == set(), table
+    assert graph.get(key("orders__items")).parent_keys == {key("orders")}
+    assert graph.get(AssetKey("stg_orders")).parent_keys == {key("orders"), key("click")}
+    assert set(graph.get_all_asset_keys()) == {key(t) for t in ROWS} | {AssetKey("stg_orders")}
+    assert all(graph.get(key(t)).is_materializable for t in ROWS)  # no stubs in between
+
+    class Lake(DltProjectTranslator):
+        def get_asset_spec(self, data: TableAssetData) -> AssetSpec:
+            spec = super().get_asset_spec(data)
+            return spec.replace_attributes(key=spec.key.with_prefix("lake"))
+
+    lake = build_definitions(str(root), translator=Lake())
+    graph = lake.resolve_asset_graph()
+    items, orders = key("orders__items").with_prefix("lake"), key("orders").with_prefix("lake")
+    assert graph.get(items).parent_keys == {orders}
+    assert set(graph.get_all_asset_keys()) == {key(t).with_prefix("lake") for t in ROWS}
+
+    run = run_assets(lake, instance, [items])
+    assert run.success
+    ids = DltTableMetadataSet.extract(materializations(run)[items])
+    assert (ids.dataset, ids.table, ids.pipeline, ids.rows_loaded) == (
+        DS, "orders__items", "activity_pipeline", ROWS["orders__items"])
+    assert TableMetadataSet.extract(materializations(run)[items]).row_count == 7
