@@ -447,6 +447,27 @@ def test_a_translator_overriding_only_get_asset_spec_keys_everything(
     assert (ids.dataset, ids.table, ids.pipeline) == ("shop_raw", "orders", "shop_pipeline")
 
 
+class BareSpecs(DltProjectTranslator):
+    """Builds its own spec from scratch: no metadata, no group, only a key and the deps."""
+
+    def get_asset_spec(self, data: TableAssetData) -> AssetSpec:
+        return AssetSpec(key=AssetKey(["bare", data.dataset, data.table]), deps=data.deps)
+
+
+def test_a_spec_without_dlt_metadata_still_joins_up(shop_project: Path) -> None:
+    defs = build_definitions(str(shop_project), PROFILE, BareSpecs())
+    graph = defs.resolve_asset_graph()
+    bare = {k.with_prefix("bare") for k in EXAMPLE_KEYS}
+    assert set(graph.get_all_asset_keys()) == bare
+    assert set(graph.get(CUSTOMER_TOTALS.with_prefix("bare")).parent_keys) == {
+        CUSTOMERS.with_prefix("bare"), ORDERS.with_prefix("bare")
+    }
+    specs = {k: s for a in defs.assets for k, s in a.specs_by_key.items()}
+    ids = DltTableMetadataSet.extract(specs[ORDERS.with_prefix("bare")].metadata)
+    assert (ids.dataset, ids.table, ids.pipeline, ids.destination) == (
+        "shop_raw", "orders", "shop_pipeline", "warehouse")
+
+
 # --- failures and profiles per run -------------------------------------------------------
 
 
