@@ -31,11 +31,16 @@ from dltplus_dagster.dagster.metadata import (
 )
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, TableAssetData
+from dltplus_dagster.project.code_version import (
+    pipeline_code_version,
+    transformation_code_version,
+)
 from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
-from dltplus_dagster.project.model import TableCheck, TransformationEntity
+from dltplus_dagster.project.model import TableCheck, TableSpec, TransformationEntity
 from dltplus_dagster.project.names import dagster_name, naming_for
+from dltplus_dagster.project.orchestration import OrchestrationKeys, merged
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
@@ -86,6 +91,12 @@ def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
 
 
 def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
+    spec = _table_entry(project, dataset, table)
+    return spec.checks if spec else TableCheck()
+
+
+def _table_entry(project: Project, dataset: str, table: str) -> TableSpec | None:
+    """The table's entry under `datasets.<dataset>.tables`, if any."""
     ds = project.datasets.get(dataset)
     spec = ds.tables.get(table) if ds else None
     if ds and spec is None:  # declared as `Orders`, stored (and keyed) as `orders`
@@ -94,7 +105,7 @@ def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
             (s for n, s in ds.tables.items() if naming.normalize_tables_path(n) == table),
             None,
         )
-    return spec.checks if spec else TableCheck()
+    return spec
 
 
 def _table_check_specs(project: Project, key: AssetKey, checks: TableCheck) -> list[AssetCheckSpec]:
@@ -110,7 +121,7 @@ class TableSpecs:
     """The asset specs of the tables one entity (pipeline, transformation or dataset) writes
     into one dataset: the one way the asset factories turn a table into a `TableAssetData`,
     the translator's spec and the table's check specs. A table-level `description` given to
-    `data`/`spec` wins over the entity's."""
+    `data`/`spec` wins over the entity's; the table's manifest entry wins over both."""
 
     project: Project
     translator: DltProjectTranslator
@@ -124,6 +135,9 @@ class TableSpecs:
     description: str | None = None
     group: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    settings: OrchestrationKeys = field(default_factory=OrchestrationKeys)
+    """The entity's orchestration settings (`datasets.<ds>.tables.<t>` entries win)."""
+    code_version: str | None = None
 
     def stored_name(self, table: str) -> str:
         """`table` as the destination stores it (dlt's naming convention)."""
@@ -132,6 +146,8 @@ class TableSpecs:
     def data(
         self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()
     ) -> TableAssetData:
+        entry = _table_entry(self.project, self.dataset, self.stored_name(table))
+        settings = merged(self.settings, entry)
         return TableAssetData(
             kind=self.kind,
             entity=self.entity,
@@ -139,11 +155,13 @@ class TableSpecs:
             table=self.stored_name(table),
             destination=self.destination,
             destination_type=self.destination_type,
-            description=description or self.description,
-            group=self.group,
-            tags=self.tags,
+            description=(entry and entry.description) or description or self.description,
+            group=(entry and entry.group) or self.group,
+            tags={**self.tags, **settings.tags},
             deps=deps,
             key_prefix=self.project.dagster.asset_key_prefix,
+            orchestration=settings,
+            code_version=self.code_version,
         )
 
     def key(self, table: str) -> AssetKey:
@@ -244,7 +262,7 @@ def pipeline_assets(
         project, translator, "pipeline", name, pipeline.dataset_name, pipeline.destination,
         pipeline.destination_type, _table_naming(entities, pipeline.destination),
         description=entity.description, group=entity.group or project.dagster.default_group,
-        tags=entity.tags,
+        tags=entity.tags, settings=entity, code_version=pipeline_code_version(project, name),
     )
     specs: list[AssetSpec] = []
     resource_by_key: dict[AssetKey, str] = {}
@@ -422,6 +440,8 @@ def transformation_assets(
         entities.destination_type(destination) if destination else "",
         _table_naming(entities, destination),
         description=entity.description, group=entity.group or project.dagster.default_group,
+        tags=entity.tags, settings=entity,
+        code_version=transformation_code_version(project, name),
     )
     specs: list[AssetSpec] = []
     checks: list[AssetCheckSpec] = []
