@@ -30,6 +30,12 @@ from dltplus_dagster.dagster.metadata import (
     table_metadata,
 )
 from dltplus_dagster.dagster.resources import DltProjectResource
+from dltplus_dagster.dagster.schema_change_check import (
+    contract_violation_results,
+    schema_change_result,
+    schema_change_spec,
+    schema_check_selected,
+)
 from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.code_version import (
     pipeline_code_version,
@@ -44,6 +50,7 @@ from dltplus_dagster.project.orchestration import OrchestrationKeys, merged
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
+from dltplus_dagster.project.schema_changes import contract_violation, run_schema_changes
 from dltplus_dagster.project.table_state import PipelineTable, TableListCache
 
 if TYPE_CHECKING:
@@ -276,6 +283,7 @@ def pipeline_assets(
         resource_by_key[spec.key] = t.resource
         table_by_key[spec.key] = table_specs.stored_name(t.table)
         checks.extend(table_specs.check_specs(spec.key, t.table))
+        checks.append(schema_change_spec(spec.key))
 
     @multi_asset(
         name=op_name("dlt_pipeline", name),
@@ -296,7 +304,14 @@ def pipeline_assets(
             # a working dir per run and pipeline: parallel runs never share local state; dlt
             # restores state and schemas from the destination into the fresh dir
             work_dir = os.path.join(run_project.data_dir, "runs", context.run_id, name)
-            result = runner.run_pipeline(name, resources=resources, pipelines_dir=work_dir)
+            try:
+                result = runner.run_pipeline(name, resources=resources, pipelines_dir=work_dir)
+            except Exception as e:
+                if violation := contract_violation(e):  # recorded as the check's ERROR
+                    yield from contract_violation_results(
+                        context, violation, {k: table_by_key[k] for k in selected}
+                    )
+                raise
             context.log.info(str(result))
             if result.new_tables:
                 context.log.warning(
@@ -358,6 +373,8 @@ def _pipeline_results(
     if rest := [t for t in table_by_key.values() if t not in counts and t in ds.tables]:
         counts.update(ds.row_counts(table_names=rest))
     database = database_name(ds)
+    wanted = any(schema_check_selected(context, k) for k in table_by_key)
+    changes = run_schema_changes(result.load_info) if wanted and result.load_info else {}
     for key, table in table_by_key.items():
         yield MaterializeResult(
             asset_key=key,
@@ -381,6 +398,8 @@ def _pipeline_results(
         yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
                                     _checks_for(run_project, result.dataset_name, table),
                                     secrets)
+        if schema_check_selected(context, key):
+            yield schema_change_result(key, table, changes.get(table))
 
 
 def _remove_run_dir(work_dir: str) -> None:
