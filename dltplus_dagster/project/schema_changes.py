@@ -76,7 +76,7 @@ class ContractViolation:
 
 def run_schema_changes(load_info: LoadInfo) -> dict[str, TableChange]:
     """Table -> what the run changed in it, for the tables the run's packages updated."""
-    updates: dict[str, dict[str, dict[str, Any]]] = {}
+    updates: dict[str, dict[str, Any]] = {}
     schema_names: dict[str, str] = {}
     for package in load_info.load_packages:
         for table, partial in (package.schema_update or {}).items():
@@ -94,7 +94,7 @@ def run_schema_changes(load_info: LoadInfo) -> dict[str, TableChange]:
 
 
 def _table_change(
-    table: str, columns: dict[str, dict[str, Any]], old: dict[str, Any] | None
+    table: str, columns: dict[str, Any], old: dict[str, Any] | None
 ) -> TableChange:
     if old is None:
         return TableChange(table, new_table=True)
