@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from dltplus_dagster.dagster.checks import check_specs, run_checks
+from dltplus_dagster.dagster.column_lineage import sql_lineage_metadata
 from dltplus_dagster.dagster.metadata import (
     database_name,
     stored_schema_metadata,
@@ -471,6 +472,9 @@ def transformation_assets(
         table_by_key[spec.key] = table_specs.stored_name(table)
         checks.extend(table_specs.check_specs(spec.key, table))
 
+    def input_key(ds: str, table: str) -> AssetKey:
+        return _input_table_key(project, entities, translator, keys_by_table or {}, ds, table)
+
     @multi_asset(
         name=op_name("dlt_transformation", name),
         specs=specs,
@@ -496,7 +500,10 @@ def transformation_assets(
                         {"dlt/rows_written": written.get(table, 0), "dlt/transformation": name,
                          "dlt/profile": run_project.current_profile,
                          "dlt/load_id": written.load_ids.get(table, ""),
-                         **stored_schema_metadata(ds, table)},
+                         **stored_schema_metadata(ds, table),
+                         **sql_lineage_metadata(
+                             dlt_project.catalog(), entity, table, table_specs.naming, input_key
+                         )},
                     ),
                 )
                 yield from _selected_checks(context, spec.key, ds, table, counts.get(table, 0),
@@ -519,14 +526,7 @@ def _transformation_deps(
     prefix = list(project.dagster.asset_key_prefix)
 
     def dep_key(ds: str, table: str) -> AssetKey:
-        dests = entities.dataset_destinations(ds)
-        table = _table_naming(entities, dests[0] if dests else "").normalize_tables_path(table)
-        if (ds, table) in known:
-            return known[(ds, table)]
-        return translator.get_asset_key(TableAssetData(
-            kind="external", entity=ds, dataset=ds, table=table, destination="",
-            destination_type="", key_prefix=prefix,
-        ))
+        return _input_table_key(project, entities, translator, known, ds, table)
 
     if entity.depends_on is None:
         return [
@@ -540,6 +540,26 @@ def _transformation_deps(
         deps.append(dep_key(ds, table) if table and "/" not in table
                     else AssetKey([*prefix, *d.split("/")]))
     return deps
+
+
+def _input_table_key(
+    project: Project,
+    entities: EntityFactory,
+    translator: DltProjectTranslator,
+    known: Mapping[tuple[str, str], AssetKey],
+    ds: str,
+    table: str,
+) -> AssetKey:
+    """The key of a table a transformation reads: the key the translator gave it when it was
+    built already (`known`), else the key of an external table."""
+    dests = entities.dataset_destinations(ds)
+    table = _table_naming(entities, dests[0] if dests else "").normalize_tables_path(table)
+    if (ds, table) in known:
+        return known[(ds, table)]
+    return translator.get_asset_key(TableAssetData(
+        kind="external", entity=ds, dataset=ds, table=table, destination="",
+        destination_type="", key_prefix=list(project.dagster.asset_key_prefix),
+    ))
 
 
 def external_dataset_assets(
