@@ -77,6 +77,21 @@ def test_settings_reach_the_asset_specs_and_table_settings_win(tmp_path: Path) -
     assert things.owners == [] and things.kinds == {"dlt", "duckdb"}
 
 
+def test_settings_of_a_declared_table_nothing_writes(tmp_path: Path) -> None:
+    """A table only the dataset declares (an observable external asset) takes them too."""
+    yml = ORCH_YML.replace(
+        "  reports:\n    destination: [warehouse]\n",
+        "  reports:\n    destination: [warehouse]\n  legacy:\n    destination: [warehouse]\n"
+        "    tables:\n      old_accounts: {owners: [a@b.co], kinds: [legacy], group: old,\n"
+        "        automation_condition: {on_cron: '0 * * * *'}, freshness: {fail_after: 1d}}\n",
+    )
+    node = graph(orch_project(tmp_path, yml)).get(AssetKey(["legacy", "old_accounts"]))
+    assert node.owners == ["a@b.co"] and node.group_name == "old"
+    assert node.kinds == {"dlt", "duckdb", "legacy"}
+    assert node.automation_condition == AutomationCondition.on_cron("0 * * * *", "UTC")
+    assert node.freshness_policy.fail_window.to_timedelta() == timedelta(days=1)
+
+
 def test_automation_sensor_requests_the_table_at_its_cron_tick(
     tmp_path: Path, instance: DagsterInstance
 ) -> None:
