@@ -118,6 +118,8 @@ def test_definitions_keys_groups_kinds_and_lineage(shop_project: Path) -> None:
     assert check_keys == {
         (ORDERS, "not_empty"), (ORDERS, "unique"),
         (CUSTOMERS, "not_empty"), (CUSTOMERS, "unique"),
+        # every pipeline table: see tests/test_schema_change_check.py
+        *((k, "dlt_schema_change") for k in (ORDERS, CUSTOMERS, PRODUCTS, STORES)),
     }
     # loading the definitions extracted nothing
     assert not duckdb_tables(shop_project)
@@ -184,7 +186,7 @@ def test_materialize_all_metadata_twice_no_secret(
         assert md_value(mats[CUSTOMERS], "dagster/row_count") == 10
 
         checks = check_results(result)
-        assert len(checks) == 4
+        assert len(checks) == 8  # 4 declared, 4 schema-change checks
         assert all(c.passed for c in checks.values()), checks
 
         # no credential anywhere in what the run recorded

@@ -525,4 +525,4 @@ pipelines:
     result = run_assets(defs, instance, [key])
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks and all(checks.values()) and len(checks) == 2, checks
+    assert checks and all(checks.values()) and len(checks) == 3, checks  # + dlt_schema_change

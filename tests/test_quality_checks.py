@@ -327,7 +327,7 @@ def test_reference_checks_run_as_dagster_asset_checks(
     specs = {
         k.name: graph.get_check_spec(k) for k in graph.asset_check_keys if k.asset_key == CUSTOMERS
     }
-    assert set(specs) == {"is_in", "is_primary_key", "row_count", "case"}
+    assert set(specs) == {"is_in", "is_primary_key", "row_count", "case", "dlt_schema_change"}
     assert "customer_id < 8" in (specs["case"].description or "")
 
     result = run_assets(defs, instance, [CUSTOMERS])

@@ -144,7 +144,7 @@ datasets:
     mats = materializations(run)
     assert md_value(mats[key("click")], "dagster/row_count") == 3
     checks = {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
-    assert checks == {"not_empty": True}
+    assert checks == {"not_empty": True, "dlt_schema_change": True}
 
 
 def test_runner_cli_row_counts_and_prepare_report_every_table(tmp_path: Path) -> None:

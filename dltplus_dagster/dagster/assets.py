@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from dltplus_dagster.dagster.checks import check_specs, run_checks
+from dltplus_dagster.dagster.column_lineage import sql_lineage_metadata
 from dltplus_dagster.dagster.metadata import (
     DltTableMetadataSet,
     database_name,
@@ -32,20 +33,32 @@ from dltplus_dagster.dagster.metadata import (
 )
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.run_config import PipelineRunConfig
+from dltplus_dagster.dagster.schema_change_check import (
+    contract_violation_results,
+    schema_change_result,
+    schema_change_spec,
+    schema_check_selected,
+)
 from dltplus_dagster.dagster.translator import (
     AssetKind,
     DltProjectTranslator,
     TableAssetData,
     table_identity,
 )
+from dltplus_dagster.project.code_version import (
+    pipeline_code_version,
+    transformation_code_version,
+)
 from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
-from dltplus_dagster.project.model import TableCheck, TransformationEntity
+from dltplus_dagster.project.model import TableCheck, TableSpec, TransformationEntity
 from dltplus_dagster.project.names import dagster_name, naming_for
+from dltplus_dagster.project.orchestration import OrchestrationKeys, merged
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
+from dltplus_dagster.project.schema_changes import contract_violation, run_schema_changes
 from dltplus_dagster.project.table_state import PipelineTable, TableListCache
 
 if TYPE_CHECKING:
@@ -93,6 +106,12 @@ def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
 
 
 def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
+    spec = _table_entry(project, dataset, table)
+    return spec.checks if spec else TableCheck()
+
+
+def _table_entry(project: Project, dataset: str, table: str) -> TableSpec | None:
+    """The table's entry under `datasets.<dataset>.tables`, if any."""
     ds = project.datasets.get(dataset)
     spec = ds.tables.get(table) if ds else None
     if ds and spec is None:  # declared as `Orders`, stored (and keyed) as `orders`
@@ -101,7 +120,7 @@ def _checks_for(project: Project, dataset: str, table: str) -> TableCheck:
             (s for n, s in ds.tables.items() if naming.normalize_tables_path(n) == table),
             None,
         )
-    return spec.checks if spec else TableCheck()
+    return spec
 
 
 def _table_check_specs(project: Project, key: AssetKey, checks: TableCheck) -> list[AssetCheckSpec]:
@@ -117,7 +136,7 @@ class TableSpecs:
     """The asset specs of the tables one entity (pipeline, transformation or dataset) writes
     into one dataset: the one way the asset factories turn a table into a `TableAssetData`,
     the translator's spec and the table's check specs. A table-level `description` given to
-    `data`/`spec` wins over the entity's."""
+    `data`/`spec` wins over the entity's; the table's manifest entry wins over both."""
 
     project: Project
     translator: DltProjectTranslator
@@ -131,6 +150,9 @@ class TableSpecs:
     description: str | None = None
     group: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    settings: OrchestrationKeys = field(default_factory=OrchestrationKeys)
+    """The entity's orchestration settings (`datasets.<ds>.tables.<t>` entries win)."""
+    code_version: str | None = None
 
     def stored_name(self, table: str) -> str:
         """`table` as the destination stores it (dlt's naming convention)."""
@@ -139,6 +161,8 @@ class TableSpecs:
     def data(
         self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()
     ) -> TableAssetData:
+        entry = _table_entry(self.project, self.dataset, self.stored_name(table))
+        settings = merged(self.settings, entry)
         return TableAssetData(
             kind=self.kind,
             entity=self.entity,
@@ -146,11 +170,13 @@ class TableSpecs:
             table=self.stored_name(table),
             destination=self.destination,
             destination_type=self.destination_type,
-            description=description or self.description,
-            group=self.group,
-            tags=self.tags,
+            description=(entry and entry.description) or description or self.description,
+            group=(entry and entry.group) or self.group,
+            tags={**self.tags, **settings.tags},
             deps=deps,
             key_prefix=self.project.dagster.asset_key_prefix,
+            orchestration=settings,
+            code_version=self.code_version,
         )
 
     def key(self, table: str, description: str | None = None) -> AssetKey:
@@ -258,7 +284,7 @@ def pipeline_assets(
         project, translator, "pipeline", name, pipeline.dataset_name, pipeline.destination,
         pipeline.destination_type, _table_naming(entities, pipeline.destination),
         description=entity.description, group=entity.group or project.dagster.default_group,
-        tags=entity.tags,
+        tags=entity.tags, settings=entity, code_version=pipeline_code_version(project, name),
     )
     specs: list[AssetSpec] = []
     resource_by_key: dict[AssetKey, str] = {}
@@ -272,6 +298,7 @@ def pipeline_assets(
         resource_by_key[spec.key] = t.resource
         table_by_key[spec.key] = table_specs.stored_name(t.table)
         checks.extend(table_specs.check_specs(spec.key, t.table))
+        checks.append(schema_change_spec(spec.key))
 
     @multi_asset(
         name=op_name("dlt_pipeline", name),
@@ -292,9 +319,16 @@ def pipeline_assets(
             # a working dir per run and pipeline: parallel runs never share local state; dlt
             # restores state and schemas from the destination into the fresh dir
             work_dir = os.path.join(run_project.data_dir, "runs", context.run.run_id, name)
-            result = runner.run_pipeline(
-                name, resources=resources, pipelines_dir=work_dir, **config.runner_kwargs()
-            )
+            try:
+                result = runner.run_pipeline(
+                    name, resources=resources, pipelines_dir=work_dir, **config.runner_kwargs()
+                )
+            except Exception as e:
+                if violation := contract_violation(e):  # recorded as the check's ERROR
+                    yield from contract_violation_results(
+                        context, violation, {k: table_by_key[k] for k in selected}
+                    )
+                raise
             context.log.info(str(result))
             if result.new_tables:
                 context.log.warning(
@@ -356,6 +390,8 @@ def _pipeline_results(
     if rest := [t for t in table_by_key.values() if t not in counts and t in ds.tables]:
         counts.update(ds.row_counts(table_names=rest))
     database = database_name(ds)
+    wanted = any(schema_check_selected(context, k) for k in table_by_key)
+    changes = run_schema_changes(result.load_info) if wanted and result.load_info else {}
     for key, table in table_by_key.items():
         yield MaterializeResult(
             asset_key=key,
@@ -379,6 +415,8 @@ def _pipeline_results(
         yield from _selected_checks(context, key, ds, table, counts.get(table, 0),
                                     _checks_for(run_project, result.dataset_name, table),
                                     secrets)
+        if schema_check_selected(context, key):
+            yield schema_change_result(key, table, changes.get(table))
 
 
 def _remove_run_dir(work_dir: str) -> None:
@@ -438,6 +476,8 @@ def transformation_assets(
         entities.destination_type(destination) if destination else "",
         _table_naming(entities, destination),
         description=entity.description, group=entity.group or project.dagster.default_group,
+        tags=entity.tags, settings=entity,
+        code_version=transformation_code_version(project, name),
     )
     specs: list[AssetSpec] = []
     checks: list[AssetCheckSpec] = []
@@ -447,6 +487,9 @@ def transformation_assets(
         specs.append(spec)
         table_by_key[spec.key] = table_specs.stored_name(table)
         checks.extend(table_specs.check_specs(spec.key, table))
+
+    def input_key(ds: str, table: str) -> AssetKey:
+        return _input_table_key(project, entities, translator, keys_by_table or {}, ds, table)
 
     @multi_asset(
         name=op_name("dlt_transformation", name),
@@ -476,6 +519,8 @@ def transformation_assets(
                             load_id=written.load_ids.get(table, ""),
                             **stored_schema_metadata(ds, table),
                         ),
+                    ) | sql_lineage_metadata(
+                        dlt_project.catalog(), entity, table, table_specs.naming, input_key
                     ),
                 )
                 yield from _selected_checks(context, spec.key, ds, table, counts.get(table, 0),
@@ -498,15 +543,7 @@ def _transformation_deps(
     prefix = list(project.dagster.asset_key_prefix)
 
     def dep_key(ds: str, table: str) -> AssetKey:
-        specs = _dataset_table_specs(project, entities, translator, ds)
-        table = specs.stored_name(table)
-        if (ds, table) in known:
-            return known[(ds, table)]
-        declared = project.datasets[ds].tables if ds in project.datasets else {}
-        description = next(  # as the external asset gets it: the declared table's
-            (t.description for n, t in declared.items() if specs.stored_name(n) == table), None
-        )
-        return specs.key(table, description)
+        return _input_table_key(project, entities, translator, known, ds, table)
 
     if entity.depends_on is None:
         return [
@@ -537,6 +574,27 @@ def _dataset_table_specs(
         description=ds.description if ds else None,
         group=(ds.group if ds else None) or project.dagster.default_group or dataset,
     )
+
+
+def _input_table_key(
+    project: Project,
+    entities: EntityFactory,
+    translator: DltProjectTranslator,
+    known: Mapping[tuple[str, str], AssetKey],
+    ds: str,
+    table: str,
+) -> AssetKey:
+    """The key of a table a transformation reads: the key the translator gave it when it was
+    built already (`known`), else the key of the dataset's external table."""
+    specs = _dataset_table_specs(project, entities, translator, ds)
+    table = specs.stored_name(table)
+    if (ds, table) in known:
+        return known[(ds, table)]
+    declared = project.datasets[ds].tables if ds in project.datasets else {}
+    description = next(  # as the external asset gets it: the declared table's
+        (t.description for n, t in declared.items() if specs.stored_name(n) == table), None
+    )
+    return specs.key(table, description)
 
 
 def external_dataset_assets(

@@ -9,7 +9,9 @@ from typing import Literal
 from dagster import AssetKey, AssetSpec
 
 from dltplus_dagster.dagster.metadata import DltTableMetadataSet
+from dltplus_dagster.dagster.orchestration import automation_condition, dep_keys, freshness_policy
 from dltplus_dagster.project.names import dagster_name
+from dltplus_dagster.project.orchestration import OrchestrationKeys
 
 AssetKind = Literal["pipeline", "transformation", "external"]
 
@@ -30,6 +32,10 @@ class TableAssetData:
     tags: Mapping[str, str] = field(default_factory=dict)
     deps: Sequence[AssetKey] = ()
     key_prefix: Sequence[str] = ()
+    orchestration: OrchestrationKeys = field(default_factory=OrchestrationKeys)
+    """The manifest's orchestration settings of the table (its writer's, the table's on top)."""
+    code_version: str | None = None
+    """Hash of the writer's manifest entry and Python source (see `project/code_version.py`)."""
 
 
 class DltProjectTranslator:
@@ -63,10 +69,10 @@ class DltProjectTranslator:
         return dict(data.tags)
 
     def get_owners(self, data: TableAssetData) -> Sequence[str]:
-        return ()
+        return list(data.orchestration.owners or ())
 
     def get_kinds(self, data: TableAssetData) -> set[str]:
-        return {"dlt", data.destination_type}
+        return {"dlt", data.destination_type, *(data.orchestration.kinds or ())}
 
     def get_asset_spec(self, data: TableAssetData) -> AssetSpec:
         """The spec of one table asset; override this, or the narrower hooks above."""
@@ -77,7 +83,10 @@ class DltProjectTranslator:
             tags=self.get_tags(data),
             owners=list(self.get_owners(data)),
             kinds=self.get_kinds(data),
-            deps=list(data.deps),
+            deps=[*data.deps, *dep_keys(data.orchestration)],
+            automation_condition=automation_condition(data.orchestration),
+            freshness_policy=freshness_policy(data.orchestration),
+            code_version=data.code_version,
             metadata=dict(table_identity(data)),
         )
 

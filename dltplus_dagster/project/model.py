@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, Union
 
 from dltplus_dagster.project.errors import ManifestError
 from dltplus_dagster.project.manifest import KeyPath, Locations, error_at
+from dltplus_dagster.project.orchestration import OrchestrationKeys, check_orchestration
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ PIPELINE_KWARGS = ("dev_mode", "refresh", "export_schema_path", "import_schema_p
 
 
 @dataclass
-class PipelineEntity:
+class PipelineEntity(OrchestrationKeys):
     name: str = field(default="", metadata={"from_key": True})
     source: str | None = None
     destination: str | None = None
@@ -145,7 +146,7 @@ class TableCheck:
 
 
 @dataclass
-class TableSpec:
+class TableSpec(OrchestrationKeys):
     description: str | None = None
     checks: TableCheck = field(default_factory=TableCheck)
 
@@ -161,7 +162,7 @@ class DatasetEntity:
 
 
 @dataclass
-class TransformationEntity:
+class TransformationEntity(OrchestrationKeys):
     name: str = field(default="", metadata={"from_key": True})
     function: str | None = None
     """Dotted reference to a Python function, or `module.func` under `transformations/`."""
@@ -256,6 +257,7 @@ def build_manifest(doc: dict[str, Any], locations: Locations) -> Manifest:
             entities[name].name = name
     _check_cron(manifest, locations)
     _check_table_checks(manifest, locations)
+    check_orchestration(manifest, locations)
     return manifest
 
 
