@@ -432,7 +432,7 @@ def test_a_translator_overriding_only_get_asset_spec_keys_everything(
     assert graph.get(lake(LEGACY)).is_observable
     assert {(c.asset_key, c.name) for c in graph.asset_check_keys} == {
         (lake(k), c) for k in (ORDERS, CUSTOMERS) for c in ("not_empty", "unique")
-    }
+    } | {(lake(k), "dlt_schema_change") for k in (ORDERS, CUSTOMERS, PRODUCTS, STORES)}
     daily = defs.resolve_job_def("daily_refresh")
     assert set(daily.asset_layer.selected_asset_keys) == {lake(k) for k in EXAMPLE_KEYS}
     nightly = next(s for s in defs.schedules if s.name == "nightly_refresh")
@@ -442,7 +442,8 @@ def test_a_translator_overriding_only_get_asset_spec_keys_everything(
     assert result.success
     assert len(seen["orders"]) == 40  # the IO manager read the table behind the prefixed key
     assert {(k, n) for (k, n), e in check_results(result).items() if e.passed} == {
-        (lake(k), c) for k in (ORDERS, CUSTOMERS) for c in ("not_empty", "unique")
+        (lake(k), c) for k in (ORDERS, CUSTOMERS)
+        for c in ("not_empty", "unique", "dlt_schema_change")
     }
     md = materializations(result)[lake(ORDERS)]
     ids = DltTableMetadataSet.extract(md)
