@@ -29,6 +29,7 @@ from dltplus_dagster.dagster.metadata import (
     stored_table_schema,
     table_metadata,
 )
+from dltplus_dagster.dagster.partitions import backfill_policy_of, partitions_def, run_partition
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.dataset import Dataset
@@ -267,6 +268,8 @@ def pipeline_assets(
         op_tags=_op_tags(entities, pipeline.destination),
         pool=project.dagster.pool,
         description=entity.description or f"dlt pipeline {name}",
+        partitions_def=partitions_def(entity.partitions, name),
+        backfill_policy=backfill_policy_of(entity.partitions),
     )
     def _pipeline_asset(
         context: AssetExecutionContext, dlt_project: DltProjectResource
@@ -277,8 +280,10 @@ def pipeline_assets(
             runner = dlt_project.runner()
             # a working dir per run and pipeline: parallel runs never share local state; dlt
             # restores state and schemas from the destination into the fresh dir
-            work_dir = os.path.join(run_project.data_dir, "runs", context.run_id, name)
-            result = runner.run_pipeline(name, resources=resources, pipelines_dir=work_dir)
+            work_dir = os.path.join(run_project.data_dir, "runs", context.run.run_id, name)
+            result = runner.run_pipeline(
+                name, resources=resources, pipelines_dir=work_dir, **run_partition(context)
+            )
             context.log.info(str(result))
             if result.new_tables:
                 context.log.warning(
@@ -439,12 +444,14 @@ def transformation_assets(
         op_tags=_op_tags(entities, destination) if destination else None,
         pool=project.dagster.pool,
         description=entity.description or f"transformation {name}",
+        partitions_def=partitions_def(entity.partitions, name),
+        backfill_policy=backfill_policy_of(entity.partitions),
     )
     def _transformation_asset(
         context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
         with dlt_project.bind_current() as run_project:
-            written = dlt_project.runner().run_transformation(name)
+            written = dlt_project.runner().run_transformation(name, **run_partition(context))
             ds = dlt_project.catalog().dataset(output)
             counts = ds.row_counts(table_names=[t for t in written if t in ds.tables])
             database = database_name(ds)

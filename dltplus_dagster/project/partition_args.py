@@ -1,0 +1,54 @@
+"""What a partitioned run of a pipeline passes to its source: `partitions.source_args` and the
+source's own arguments and config that hold `{partition_*}` placeholders, filled for the run's
+partition (or range) and coerced to the source's typed arguments as dlt would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dltplus_dagster.project.entities import (
+    EntityFactory,
+    ResolvedPipeline,
+    _source_fields,
+    coerce_source_args,
+)
+from dltplus_dagster.project.partitions import (
+    PartitionError,
+    PartitionWindow,
+    placeholders_in,
+    window_for,
+)
+
+
+def run_window(
+    resolved: ResolvedPipeline, partition: str | None, partition_range: tuple[str, str] | None
+) -> PartitionWindow | None:
+    """The window a run covers (None for an unpartitioned run); a partition of a pipeline
+    without `partitions:` (or both a key and a range) is refused."""
+    if partition is None and partition_range is None:
+        return None
+    spec = resolved.entity.partitions
+    owner = f"pipeline '{resolved.name}'"
+    if spec is None:
+        raise PartitionError(f"{owner} is not partitioned: declare `partitions:` to run a partition")
+    if partition is not None and partition_range is not None:
+        raise PartitionError(f"{owner}: give a partition or a range, not both")
+    first, last = partition_range if partition_range is not None else (partition or "", None)
+    return window_for(spec, first, last, owner)
+
+
+def partition_source_args(
+    entities: EntityFactory, resolved: ResolvedPipeline, window: PartitionWindow
+) -> dict[str, Any]:
+    """Source arguments of the run of `window`: the source's placeholder values (arguments,
+    config keys that are arguments of the source) filled, then `partitions.source_args`."""
+    source_name = resolved.source or ""
+    entity = entities.get_source_entity(source_name)
+    factory = entities.get_source_factory(source_name)
+    arguments = _source_fields(factory)  # config keys that are no argument stay dlt's
+    config = {k: v for k, v in entity.config.items() if k in arguments}
+    templated = {k: v for k, v in {**config, **entity.with_args}.items()
+                 if any(placeholders_in(v))}
+    spec_args = resolved.entity.partitions.source_args if resolved.entity.partitions else {}
+    filled = window.substitute({**templated, **spec_args})
+    return coerce_source_args(factory, filled)

@@ -1,0 +1,290 @@
+"""Partitions of a pipeline or transformation: the spec's checks, the window of a partition key
+or key range, the `{partition_*}` placeholders and the run's isolated dlt pipeline name.
+
+The time windows follow Dagster's `TimeWindowPartitionsDefinition` defaults (one cron tick per
+partition: hourly `0 * * * *`, daily `0 0 * * *`, weekly `0 0 * * 0`, monthly `0 0 1 * *`; keys
+formatted with `fmt`; the end of a window is the next tick, exclusive), computed here with
+croniter and zoneinfo so the CLI and the runner need no Dagster. `tests/test_partitions.py`
+compares these windows with Dagster's own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dltplus_dagster.project.errors import ProjectError
+from dltplus_dagster.project.placeholders import PARTITION_PLACEHOLDERS
+
+if TYPE_CHECKING:
+    from dltplus_dagster.project.model import PartitionsSpec
+
+PLACEHOLDERS = PARTITION_PLACEHOLDERS
+"""Placeholders a partitioned run fills in (the manifest loader leaves them in place)."""
+WINDOW_PLACEHOLDERS = ("partition_start", "partition_end")
+
+TIME_TYPES = ("hourly", "daily", "weekly", "monthly")
+CRON = {"hourly": "0 * * * *", "daily": "0 0 * * *", "weekly": "0 0 * * 0", "monthly": "0 0 1 * *"}
+DEFAULT_FMT = {"hourly": "%Y-%m-%d-%H:%M", "daily": "%Y-%m-%d", "weekly": "%Y-%m-%d",
+               "monthly": "%Y-%m-%d"}
+RANGE_SEPARATOR = "..."
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{\s*(partition_[a-z_]*)\s*\}")
+
+Problem = tuple[tuple[str, ...], str]
+
+
+class PartitionError(ProjectError):
+    """A partition key or range the pipeline's partitions do not have."""
+
+
+def is_time_window(spec: PartitionsSpec) -> bool:
+    return spec.type in TIME_TYPES
+
+
+def backfill_policy(spec: PartitionsSpec) -> str:
+    """`single_run` or `per_partition`: the spec's, else single runs for time windows."""
+    return spec.backfill or ("single_run" if is_time_window(spec) else "per_partition")
+
+
+def timezone_of(spec: PartitionsSpec) -> str:
+    return spec.timezone or "UTC"
+
+
+def fmt_of(spec: PartitionsSpec) -> str:
+    return spec.fmt or DEFAULT_FMT.get(spec.type or "", "%Y-%m-%d")
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def spec_problems(spec: PartitionsSpec) -> list[Problem]:
+    """What is wrong with a `partitions:` block: (key path below it, message)."""
+    from dltplus_dagster.project.cron import timezone_problem
+
+    if spec.type is None:
+        return [((), "`type` is required: hourly, daily, weekly, monthly, static or dynamic")]
+    problems: list[Problem] = []
+    time_only = ("start", "end", "timezone", "fmt")
+    if not is_time_window(spec):
+        problems += [((key,), f"only time windows (hourly, daily, weekly, monthly) take "
+                      f"`{key}`; this type is {spec.type}")
+                     for key in time_only if getattr(spec, key) is not None]
+        if spec.backfill == "single_run":
+            problems.append((("backfill",), f"single_run needs a time window; {spec.type} "
+                             "partitions run per_partition"))
+        used = sorted(set(placeholders_in(spec.source_args)) & set(WINDOW_PLACEHOLDERS))
+        problems += [(("source_args",), f"{{{name}}} needs a time window; {spec.type} "
+                      "partitions only know {partition_key}") for name in used]
+    if spec.type == "static":
+        if not spec.values:
+            problems.append(((), "`values` (the partition keys) is required for static partitions"))
+        elif len(set(spec.values)) != len(spec.values):
+            problems.append((("values",), "the partition keys are not unique"))
+    elif spec.values is not None:
+        problems.append((("values",), f"only static partitions take `values`; this type is "
+                         f"{spec.type}"))
+    if not is_time_window(spec):
+        return problems
+    if spec.timezone is not None and (problem := timezone_problem(spec.timezone)):
+        return [(("timezone",), problem)]
+    if spec.fmt is not None and (problem := _fmt_problem(spec.fmt)):
+        return [(("fmt",), problem)]
+    if spec.start is None:
+        return [((), "`start` (the first partition, e.g. '2024-01-01') is required for "
+                 f"{spec.type} partitions")]
+    start = end = None
+    for key in ("start", "end"):
+        value = getattr(spec, key)
+        if value is None:
+            continue
+        try:
+            parsed = parse_point(value, spec)
+        except ValueError as e:
+            problems.append(((key,), str(e)))
+            continue
+        start, end = (parsed, end) if key == "start" else (start, parsed)
+    if start is not None and end is not None and end <= start:
+        problems.append((("end",), f"end {spec.end} is not after start {spec.start}"))
+    return problems
+
+
+def _fmt_problem(fmt: str) -> str | None:
+    """A key format must round-trip a date-time (Dagster parses keys with it)."""
+    probe = dt.datetime(2024, 3, 5, 7, 0)
+    try:
+        text = probe.strftime(fmt)
+        dt.datetime.strptime(text, fmt)
+    except ValueError as e:
+        return f"'{fmt}' is not a usable strftime format: {e}"
+    if text == fmt or "%" not in fmt:
+        return f"'{fmt}' has no date fields (e.g. '%Y-%m-%d')"
+    return None
+
+
+def placeholders_in(value: Any) -> Iterator[str]:
+    """Names of the `{partition_*}` placeholders in a string, mapping or list."""
+    if isinstance(value, str):
+        for m in _PLACEHOLDER.finditer(value):
+            if m.group(1):
+                yield m.group(1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from placeholders_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from placeholders_in(v)
+
+
+def unknown_placeholders(value: Any) -> list[str]:
+    return sorted({n for n in placeholders_in(value) if n not in PLACEHOLDERS})
+
+
+# --- windows ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionWindow:
+    """The partition (or range of partitions) one run covers.
+
+    `start`/`end` are the time window (end exclusive) for time-window partitions, else None;
+    `key` is the partition key, or `first...last` for a range."""
+
+    first: str
+    last: str
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return self.first if self.first == self.last else f"{self.first}{RANGE_SEPARATOR}{self.last}"
+
+    def values(self) -> dict[str, str]:
+        """The placeholder values (ISO 8601 for the window)."""
+        values = {"partition_key": self.key}
+        if self.start is not None and self.end is not None:
+            values["partition_start"] = self.start.isoformat()
+            values["partition_end"] = self.end.isoformat()
+        return values
+
+    def substitute(self, value: Any) -> Any:
+        """`value` (a string, mapping or list) with the `{partition_*}` placeholders filled."""
+        if isinstance(value, dict):
+            return {k: self.substitute(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.substitute(v) for v in value]
+        if not isinstance(value, str) or "{" not in value:
+            return value
+        values = self.values()
+
+        def replace(m: re.Match[str]) -> str:
+            token = m.group(0)
+            if token in ("{{", "}}"):
+                return token  # the loader already turned escapes into braces: keep what's left
+            name = m.group(1)
+            if name not in values:
+                raise PartitionError(
+                    f"{{{name}}} has no value for partition {self.key} (time windows only)"
+                )
+            return values[name]
+
+        return _PLACEHOLDER.sub(replace, value)
+
+    def pipeline_name(self, pipeline: str) -> str:
+        """The dlt pipeline name of a run of this partition: its own local and destination
+        state (incremental cursors), apart from the unpartitioned pipeline's and the other
+        partitions'; a file name component (dlt names the working dir after it)."""
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "_", self.key.replace(RANGE_SEPARATOR, "__")).strip("_")
+        if len(slug) > 60 or slug != self.key.replace(RANGE_SEPARATOR, "__"):
+            digest = hashlib.sha256(self.key.encode()).hexdigest()[:8]
+            slug = f"{slug[:48]}_{digest}"
+        return f"{pipeline}__partition__{slug}"
+
+
+def parse_point(value: Any, spec: PartitionsSpec) -> dt.datetime:
+    """A `start`/`end` value as an aware date-time in the spec's timezone: a YAML date or
+    date-time, an ISO 8601 text, or a text in the key format."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(timezone_of(spec)) if timezone_of(spec) not in ("UTC", "utc") else dt.UTC
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, dt.date):
+        parsed = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                parsed = dt.datetime.strptime(value, fmt_of(spec))
+            except ValueError:
+                raise ValueError(
+                    f"'{value}' is not a date: use ISO 8601 (e.g. '2024-01-01') or the key "
+                    f"format '{fmt_of(spec)}'"
+                ) from None
+    else:
+        raise ValueError(f"expected a date such as '2024-01-01', got {type(value).__name__}")
+    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed.astimezone(tz)
+
+
+def window_for(
+    spec: PartitionsSpec, first: str, last: str | None = None, owner: str = "pipeline"
+) -> PartitionWindow:
+    """The window of partition `first`, or of the range `first`..`last` (both included): for
+    time windows from the start of `first` to the end of `last`. Raises `PartitionError` for a
+    key the partitions do not have (a static key not in `values`, a time key that is not the
+    start of a window in `fmt`, before `start` or past `end`)."""
+    last = first if last is None else last
+    if not is_time_window(spec):
+        if spec.type == "static":
+            for key in (first, last):
+                if key not in (spec.values or []):
+                    raise PartitionError(
+                        f"{owner}: '{key}' is not one of the partitions: {', '.join(spec.values or [])}"
+                    )
+            if (spec.values or []).index(last) < (spec.values or []).index(first):
+                raise PartitionError(f"{owner}: range {first}...{last} ends before it starts")
+        return PartitionWindow(first, last)
+    start, _ = _time_window(spec, first, owner)
+    _, end = _time_window(spec, last, owner)
+    if end <= start:
+        raise PartitionError(f"{owner}: range {first}...{last} ends before it starts")
+    return PartitionWindow(first, last, start, end)
+
+
+def _time_window(spec: PartitionsSpec, key: str, owner: str) -> tuple[dt.datetime, dt.datetime]:
+    from croniter import croniter
+
+    fmt = fmt_of(spec)
+    try:
+        naive = dt.datetime.strptime(key, fmt)
+    except ValueError:
+        raise PartitionError(
+            f"{owner}: '{key}' is not a {spec.type} partition key (format '{fmt}')"
+        ) from None
+    start = parse_point(naive, spec)
+    aligned = croniter(CRON[spec.type or ""], start - dt.timedelta(seconds=1)).get_next(dt.datetime)
+    if aligned != start or aligned.strftime(fmt) != key:
+        raise PartitionError(
+            f"{owner}: '{key}' is not the start of a {spec.type} partition (next one: "
+            f"{aligned.strftime(fmt)})"
+        )
+    end = croniter(CRON[spec.type or ""], start).get_next(dt.datetime)
+    first = parse_point(spec.start, spec)
+    if start < first:
+        raise PartitionError(f"{owner}: partition '{key}' is before the first one ({spec.start})")
+    if spec.end is not None and end > parse_point(spec.end, spec):
+        raise PartitionError(f"{owner}: partition '{key}' is past the end ({spec.end})")
+    return start, end
+
+
+def parse_range(text: str) -> tuple[str, str]:
+    """`a...b` (the CLI's `--partition-range`) as (a, b)."""
+    first, sep, last = text.partition(RANGE_SEPARATOR)
+    if not sep or not first.strip() or not last.strip():
+        raise PartitionError(f"'{text}' is not a partition range: write FIRST...LAST")
+    return first.strip(), last.strip()
