@@ -59,9 +59,11 @@ def backfill_policy_of(spec: PartitionsSpec | None) -> BackfillPolicy | None:
 def run_partition(context: AssetExecutionContext) -> dict[str, Any]:
     """Runner arguments for the run's partition: `partition=key`, or `partition_range=(first,
     last)` for a single-run backfill; none for an unpartitioned asset."""
-    if not context.has_partition_key_range:
-        return {}
-    keys = context.partition_key_range
-    if keys.start == keys.end:
-        return {"partition": keys.start}
-    return {"partition_range": (keys.start, keys.end)}
+    if context.has_partition_key_range:  # a backfill's range (or a one-key range)
+        keys = context.partition_key_range
+        if keys.start == keys.end:
+            return {"partition": keys.start}
+        return {"partition_range": (keys.start, keys.end)}
+    if context.has_partition_key:
+        return {"partition": context.partition_key}
+    return {}

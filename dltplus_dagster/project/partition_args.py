@@ -15,6 +15,7 @@ from dltplus_dagster.project.entities import (
 from dltplus_dagster.project.partitions import (
     PartitionError,
     PartitionWindow,
+    first_window,
     placeholders_in,
     window_for,
 )
@@ -52,3 +53,11 @@ def partition_source_args(
     spec_args = resolved.entity.partitions.source_args if resolved.entity.partitions else {}
     filled = window.substitute({**templated, **spec_args})
     return coerce_source_args(factory, filled)
+
+
+def sample_source_args(entities: EntityFactory, resolved: ResolvedPipeline) -> dict[str, Any]:
+    """Source arguments of the first partition of a partitioned pipeline ({} otherwise): the
+    table list is read from a source built so, without extracting."""
+    if resolved.entity.partitions is None:
+        return {}
+    return partition_source_args(entities, resolved, first_window(resolved.entity.partitions))

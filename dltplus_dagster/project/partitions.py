@@ -256,6 +256,21 @@ def window_for(
     return PartitionWindow(first, last, start, end)
 
 
+def first_window(spec: PartitionsSpec) -> PartitionWindow:
+    """The first partition (a dynamic one has no keys yet: an empty key), to list the tables
+    of a partitioned source without running it."""
+    from croniter import croniter
+
+    if spec.type == "static":
+        return window_for(spec, (spec.values or [""])[0])
+    if not is_time_window(spec):
+        return PartitionWindow("", "")
+    start = parse_point(spec.start, spec)
+    first = croniter(CRON[spec.type or ""], start - dt.timedelta(seconds=1)).get_next(dt.datetime)
+    end = croniter(CRON[spec.type or ""], first).get_next(dt.datetime)
+    return PartitionWindow(first.strftime(fmt_of(spec)), first.strftime(fmt_of(spec)), first, end)
+
+
 def _time_window(spec: PartitionsSpec, key: str, owner: str) -> tuple[dt.datetime, dt.datetime]:
     from croniter import croniter
 
