@@ -77,9 +77,6 @@ def spec_problems(spec: PartitionsSpec) -> list[Problem]:
         if spec.backfill == "single_run":
             problems.append((("backfill",), f"single_run needs a time window; {spec.type} "
                              "partitions run per_partition"))
-        used = sorted(set(placeholders_in(spec.source_args)) & set(WINDOW_PLACEHOLDERS))
-        problems += [(("source_args",), f"{{{name}}} needs a time window; {spec.type} "
-                      "partitions only know {partition_key}") for name in used]
     if spec.type == "static":
         if not spec.values:
             problems.append(((), "`values` (the partition keys) is required for static partitions"))
