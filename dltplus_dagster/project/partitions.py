@@ -2,10 +2,10 @@
 or key range, the `{partition_*}` placeholders and the run's isolated dlt pipeline name.
 
 The time windows follow Dagster's `TimeWindowPartitionsDefinition` defaults (one cron tick per
-partition: hourly `0 * * * *`, daily `0 0 * * *`, weekly `0 0 * * 0`, monthly `0 0 1 * *`; keys
-formatted with `fmt`; the end of a window is the next tick, exclusive), computed here with
-croniter and zoneinfo so the CLI and the runner need no Dagster. `tests/test_partitions.py`
-compares these windows with Dagster's own.
+partition: hourly on the hour, daily at midnight, weekly on Sunday, monthly on the 1st, in the
+partitions' timezone; keys formatted with `fmt`; the end of a window is the next tick,
+exclusive). They are computed here with zoneinfo, so the CLI and the runner need no Dagster;
+`tests/test_partitions.py` compares them with Dagster's own, across a DST switch too.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ PLACEHOLDERS = PARTITION_PLACEHOLDERS
 WINDOW_PLACEHOLDERS = ("partition_start", "partition_end")
 
 TIME_TYPES = ("hourly", "daily", "weekly", "monthly")
-CRON = {"hourly": "0 * * * *", "daily": "0 0 * * *", "weekly": "0 0 * * 0", "monthly": "0 0 1 * *"}
 DEFAULT_FMT = {"hourly": "%Y-%m-%d-%H:%M", "daily": "%Y-%m-%d", "weekly": "%Y-%m-%d",
                "monthly": "%Y-%m-%d"}
 RANGE_SEPARATOR = "..."
@@ -256,42 +255,86 @@ def window_for(
 def first_window(spec: PartitionsSpec) -> PartitionWindow:
     """The first partition (a dynamic one has no keys yet: an empty key), to list the tables
     of a partitioned source without running it."""
-    from croniter import croniter
-
     if spec.type == "static":
         return window_for(spec, (spec.values or [""])[0])
     if not is_time_window(spec):
         return PartitionWindow("", "")
-    start = parse_point(spec.start, spec)
-    first = croniter(CRON[spec.type or ""], start - dt.timedelta(seconds=1)).get_next(dt.datetime)
-    end = croniter(CRON[spec.type or ""], first).get_next(dt.datetime)
-    return PartitionWindow(first.strftime(fmt_of(spec)), first.strftime(fmt_of(spec)), first, end)
+    first = _boundary_at_or_after(parse_point(spec.start, spec), spec.type or "")
+    key = first.strftime(fmt_of(spec))
+    return PartitionWindow(key, key, first, _next_boundary(first, spec.type or ""))
 
 
 def _time_window(spec: PartitionsSpec, key: str, owner: str) -> tuple[dt.datetime, dt.datetime]:
-    from croniter import croniter
-
-    fmt = fmt_of(spec)
+    kind, fmt = spec.type or "", fmt_of(spec)
     try:
         naive = dt.datetime.strptime(key, fmt)
     except ValueError:
         raise PartitionError(
-            f"{owner}: '{key}' is not a {spec.type} partition key (format '{fmt}')"
+            f"{owner}: '{key}' is not a {kind} partition key (format '{fmt}')"
         ) from None
     start = parse_point(naive, spec)
-    aligned = croniter(CRON[spec.type or ""], start - dt.timedelta(seconds=1)).get_next(dt.datetime)
+    aligned = _boundary_at_or_after(start, kind)
     if aligned != start or aligned.strftime(fmt) != key:
         raise PartitionError(
-            f"{owner}: '{key}' is not the start of a {spec.type} partition (next one: "
+            f"{owner}: '{key}' is not the start of a {kind} partition (next one: "
             f"{aligned.strftime(fmt)})"
         )
-    end = croniter(CRON[spec.type or ""], start).get_next(dt.datetime)
-    first = parse_point(spec.start, spec)
-    if start < first:
+    end = _next_boundary(start, kind)
+    if start < _boundary_at_or_after(parse_point(spec.start, spec), kind):
         raise PartitionError(f"{owner}: partition '{key}' is before the first one ({spec.start})")
     if spec.end is not None and end > parse_point(spec.end, spec):
         raise PartitionError(f"{owner}: partition '{key}' is past the end ({spec.end})")
     return start, end
+
+
+# Window boundaries are wall-clock times in the partitions' timezone (Dagster's cron ticks:
+# hourly on the hour, daily at midnight, weekly on Sunday, monthly on the 1st); a wall-clock
+# time a DST switch skips is no boundary.
+
+
+def _local(naive: dt.datetime, tz: dt.tzinfo) -> dt.datetime | None:
+    """`naive` in `tz`, or None when that wall-clock time does not exist there (DST gap)."""
+    aware = naive.replace(tzinfo=tz)
+    if aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        return None
+    return aware
+
+
+def _step(naive: dt.datetime, kind: str) -> dt.datetime:
+    """The next wall-clock boundary after the boundary `naive`."""
+    if kind == "hourly":
+        return naive + dt.timedelta(hours=1)
+    if kind == "daily":
+        return naive + dt.timedelta(days=1)
+    if kind == "weekly":
+        return naive + dt.timedelta(days=7)
+    return (naive.replace(day=28) + dt.timedelta(days=4)).replace(day=1)  # monthly
+
+
+def _boundary_at_or_after(point: dt.datetime, kind: str) -> dt.datetime:
+    tz = point.tzinfo or dt.UTC
+    naive = point.replace(tzinfo=None)
+    floor = naive.replace(minute=0, second=0, microsecond=0)
+    if kind != "hourly":
+        floor = floor.replace(hour=0)
+    if kind == "weekly":
+        floor -= dt.timedelta(days=floor.isoweekday() % 7)  # back to Sunday
+    elif kind == "monthly":
+        floor = floor.replace(day=1)
+    candidate = floor
+    while True:
+        local = _local(candidate, tz)
+        if local is not None and local >= point:
+            return local
+        candidate = _step(candidate, kind)
+
+
+def _next_boundary(start: dt.datetime, kind: str) -> dt.datetime:
+    tz = start.tzinfo or dt.UTC
+    candidate = _step(start.replace(tzinfo=None), kind)
+    while (local := _local(candidate, tz)) is None:
+        candidate = _step(candidate, kind)
+    return local
 
 
 def parse_range(text: str) -> tuple[str, str]:
