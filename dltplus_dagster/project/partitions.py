@@ -63,48 +63,57 @@ def fmt_of(spec: PartitionsSpec) -> str:
 
 def spec_problems(spec: PartitionsSpec) -> list[Problem]:
     """What is wrong with a `partitions:` block: (key path below it, message)."""
-    from dltplus_dagster.project.cron import timezone_problem
-
     if spec.type is None:
         return [((), "`type` is required: hourly, daily, weekly, monthly, static or dynamic")]
+    problems = _keys_of_other_types(spec)
+    if spec.type == "static" and not spec.values:
+        problems.append(((), "`values` (the partition keys) is required for static partitions"))
+    elif spec.type == "static" and len(set(spec.values or [])) != len(spec.values or []):
+        problems.append((("values",), "the partition keys are not unique"))
+    if is_time_window(spec):
+        problems += _time_problems(spec)
+    return problems
+
+
+def _keys_of_other_types(spec: PartitionsSpec) -> list[Problem]:
+    """Keys the spec's type does not take."""
     problems: list[Problem] = []
-    time_only = ("start", "end", "timezone", "fmt")
     if not is_time_window(spec):
-        problems += [((key,), f"only time windows (hourly, daily, weekly, monthly) take "
-                      f"`{key}`; this type is {spec.type}")
-                     for key in time_only if getattr(spec, key) is not None]
+        for key in ("start", "end", "timezone", "fmt"):
+            if getattr(spec, key) is not None:
+                message = f"only time windows (hourly, daily, weekly, monthly) take `{key}`"
+                problems.append(((key,), f"{message}; this type is {spec.type}"))
         if spec.backfill == "single_run":
-            problems.append((("backfill",), f"single_run needs a time window; {spec.type} "
-                             "partitions run per_partition"))
-    if spec.type == "static":
-        if not spec.values:
-            problems.append(((), "`values` (the partition keys) is required for static partitions"))
-        elif len(set(spec.values)) != len(spec.values):
-            problems.append((("values",), "the partition keys are not unique"))
-    elif spec.values is not None:
-        problems.append((("values",), f"only static partitions take `values`; this type is "
-                         f"{spec.type}"))
-    if not is_time_window(spec):
-        return problems
+            message = f"single_run needs a time window; {spec.type} partitions run per_partition"
+            problems.append((("backfill",), message))
+    if spec.type != "static" and spec.values is not None:
+        message = f"only static partitions take `values`; this type is {spec.type}"
+        problems.append((("values",), message))
+    return problems
+
+
+def _time_problems(spec: PartitionsSpec) -> list[Problem]:
+    """A time window's timezone, key format, start and end."""
+    from dltplus_dagster.project.cron import timezone_problem
+
     if spec.timezone is not None and (problem := timezone_problem(spec.timezone)):
         return [(("timezone",), problem)]
     if spec.fmt is not None and (problem := _fmt_problem(spec.fmt)):
         return [(("fmt",), problem)]
     if spec.start is None:
-        return [((), "`start` (the first partition, e.g. '2024-01-01') is required for "
-                 f"{spec.type} partitions")]
-    start = end = None
+        message = "`start` (the first partition, e.g. '2024-01-01') is required"
+        return [((), f"{message} for {spec.type} partitions")]
+    problems: list[Problem] = []
+    points: dict[str, dt.datetime] = {}
     for key in ("start", "end"):
         value = getattr(spec, key)
         if value is None:
             continue
         try:
-            parsed = parse_point(value, spec)
-        except ValueError as e:
+            points[key] = parse_point(value, spec)
+        except (ValueError, TypeError) as e:
             problems.append(((key,), str(e)))
-            continue
-        start, end = (parsed, end) if key == "start" else (start, parsed)
-    if start is not None and end is not None and end <= start:
+    if "start" in points and "end" in points and points["end"] <= points["start"]:
         problems.append((("end",), f"end {spec.end} is not after start {spec.start}"))
     return problems
 
@@ -223,7 +232,7 @@ def parse_point(value: Any, spec: PartitionsSpec) -> dt.datetime:
                     f"format '{fmt_of(spec)}'"
                 ) from None
     else:
-        raise ValueError(f"expected a date such as '2024-01-01', got {type(value).__name__}")
+        raise TypeError(f"expected a date such as '2024-01-01', got {type(value).__name__}")
     return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed.astimezone(tz)
 
 
