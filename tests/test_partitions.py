@@ -372,3 +372,22 @@ def test_validate_accepts_the_partitioned_project(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert os.path.exists(root / ".dlt" / ".dltplus_state.json")  # tables listed, nothing run
     assert not (root / "_data" / "dev" / "local" / "warehouse.duckdb").exists()
+
+
+def test_schedule_of_a_partitioned_pipeline_runs_the_latest_window(
+    tmp_path: Path, instance: DagsterInstance
+) -> None:
+    import datetime as dt
+
+    from dagster import build_schedule_context
+
+    yml = BASE_YML.replace("    dataset_name: raw\n",
+                           "    dataset_name: raw\n    schedule: \"0 6 * * *\"\n", 1)
+    defs = build_definitions(str(events_project(tmp_path, yml)), "dev")
+    schedule = defs.resolve_schedule_def("events_schedule")
+    assert schedule.cron_schedule == "0 6 * * *"
+    tick = dt.datetime(2024, 3, 10, 6, tzinfo=dt.UTC)
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                repository_def=defs.get_repository_def()) as context:
+        result = schedule.evaluate_tick(context)
+    assert [r.partition_key for r in result.run_requests or []] == ["2024-03-09"]

@@ -13,6 +13,10 @@ from dagster import (
     HourlyPartitionsDefinition,
     MonthlyPartitionsDefinition,
     PartitionsDefinition,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
     StaticPartitionsDefinition,
     WeeklyPartitionsDefinition,
 )
@@ -67,3 +71,25 @@ def run_partition(context: AssetExecutionContext) -> dict[str, Any]:
     if context.has_partition_key:
         return {"partition": context.partition_key}
     return {}
+
+
+def pipeline_schedule(
+    name: str, cron: str, job: Any, spec: PartitionsSpec | None, pipeline: str
+) -> ScheduleDefinition:
+    """A pipeline's `schedule:`; over time-window partitions each tick runs the latest window
+    complete at the tick (validation refuses a schedule on static or dynamic partitions)."""
+    if spec is None:
+        return ScheduleDefinition(name=name, cron_schedule=cron, job=job)
+    windows = partitions_def(spec, pipeline)
+    assert windows is not None
+
+    def latest_window(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        keys = windows.get_partition_keys(current_time=context.scheduled_execution_time)
+        if not keys:
+            return SkipReason(f"pipeline {pipeline} has no complete partition yet")
+        return RunRequest(partition_key=keys[-1])
+
+    return ScheduleDefinition(
+        name=name, cron_schedule=cron, job=job, execution_fn=latest_window,
+        execution_timezone=timezone_of(spec),
+    )

@@ -35,6 +35,12 @@ def partition_problems(project: Project) -> Iterator[tuple[KeyPath, str]]:
                 base: KeyPath = (section, name, "partitions")
                 for subpath, message in spec_problems(entity.partitions):
                     yield base + subpath, message
+    for name, p in project.pipelines.items():
+        if p.schedule and p.partitions is not None and not is_time_window(p.partitions):
+            yield ("pipelines", name, "schedule"), (
+                f"a schedule runs the latest time window; {p.partitions.type} partitions have "
+                "none (materialize their keys, or use a sensor)"
+            )
     yield from _placements(project)
 
 
