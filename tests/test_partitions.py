@@ -271,6 +271,15 @@ def test_runner_refuses_partitions_of_an_unpartitioned_pipeline(tmp_path: Path) 
         runner_for(root).run_pipeline("plain", partition="2024-03-01")
 
 
+def test_a_source_with_partition_values_needs_a_partition(tmp_path: Path) -> None:
+    """`{partition_key}` in the source's own config is never passed unfilled."""
+    root = events_project(tmp_path)
+    with pytest.raises(PartitionError, match="source 'regions' takes {partition_.*}.*--partition"):
+        runner_for(root).run_pipeline("regions")
+    assert runner_for(root).run_pipeline("regions", partition="us").row_counts == {
+        "region_rows": 1}
+
+
 def test_cli_partition_and_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = events_project(tmp_path)
     base = ["--project", str(root), "pipeline", "events", "run"]

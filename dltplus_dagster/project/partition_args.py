@@ -22,14 +22,24 @@ from dltplus_dagster.project.partitions import (
 
 
 def run_window(
-    resolved: ResolvedPipeline, partition: str | None, partition_range: tuple[str, str] | None
+    entities: EntityFactory,
+    resolved: ResolvedPipeline,
+    partition: str | None,
+    partition_range: tuple[str, str] | None,
 ) -> PartitionWindow | None:
-    """The window a run covers (None for an unpartitioned run); a partition of a pipeline
-    without `partitions:` (or both a key and a range) is refused."""
-    if partition is None and partition_range is None:
-        return None
+    """The window a run covers (None for an unpartitioned run). Refused: a partition of a
+    pipeline without `partitions:`, both a key and a range, and no partition when the source's
+    own arguments or config hold `{partition_*}` placeholders (they would stay unfilled)."""
     spec = resolved.entity.partitions
     owner = f"pipeline '{resolved.name}'"
+    if partition is None and partition_range is None:
+        source = entities.get_source_entity(resolved.source or "")
+        if spec is not None and any(placeholders_in({**source.config, **source.with_args})):
+            raise PartitionError(
+                f"{owner}: source '{source.name}' takes {{partition_*}} values: run a partition "
+                "(--partition KEY or --partition-range FIRST...LAST; `partition=` in Python)"
+            )
+        return None
     if spec is None:
         raise PartitionError(f"{owner} is not partitioned: declare `partitions:` to run a partition")
     if partition is not None and partition_range is not None:

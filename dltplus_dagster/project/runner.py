@@ -98,7 +98,7 @@ class Runner:
         # the one gate: what `validate` refuses about this pipeline never runs
         ensure_valid(self.project, tables=False, scope=pipeline_scope(self.project, name))
         resolved = self.entities.resolve_pipeline(name)
-        window = run_window(resolved, partition, partition_range)
+        window = run_window(self.entities, resolved, partition, partition_range)
         if window is not None:
             args = partition_source_args(self.entities, resolved, window)
             options = dataclasses.replace(
