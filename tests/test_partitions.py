@@ -106,6 +106,19 @@ def test_keys_outside_the_partitions_are_refused(key: str, message: str) -> None
         window_for(spec, key)
 
 
+def test_static_keys_and_placeholders() -> None:
+    spec = PartitionsSpec(type="static", values=["eu", "us"])
+    window = window_for(spec, "eu")
+    assert window.values() == {"partition_key": "eu"}
+    assert window.substitute({"a": ["x-{partition_key}", 1]}) == {"a": ["x-eu", 1]}
+    with pytest.raises(PartitionError, match="'apac' is not one of the partitions: eu, us"):
+        window_for(spec, "apac")
+    with pytest.raises(PartitionError, match="one key at a time"):
+        window_for(spec, "eu", "us")
+    with pytest.raises(PartitionError, match="has no value for partition eu"):
+        window.substitute("{partition_start}")
+
+
 # --- Dagster ------------------------------------------------------------------------------------
 
 
@@ -315,6 +328,7 @@ transformations:
     inputs: [raw]
     output: reports
     write_disposition: append
+    depends_on: [raw/daily_events]
     sql:
       day_counts: >
         SELECT day, COUNT(*) AS n, '{partition_key}' AS part FROM daily_events
@@ -360,6 +374,9 @@ def test_partitioned_transformation_gets_the_window(tmp_path: Path) -> None:
         ("2024-03-02", 1709337600.0, 1709424000.0)]
     graph = build_definitions(str(root), "dev").resolve_asset_graph()
     assert isinstance(graph.get(counts).partitions_def, DailyPartitionsDefinition)
+    assert graph.get(counts).parent_keys == {EVENTS}  # partition to partition
+    assert graph.get_parent_partition_keys_for_child(
+        "2024-03-02", EVENTS, counts).partitions_subset.get_partition_keys() == ["2024-03-02"]
 
 
 def test_transformation_cli_partition(tmp_path: Path) -> None:

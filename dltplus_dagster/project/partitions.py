@@ -245,15 +245,13 @@ def window_for(
     start of a window in `fmt`, before `start` or past `end`)."""
     last = first if last is None else last
     if not is_time_window(spec):
-        if spec.type == "static":
-            for key in (first, last):
-                if key not in (spec.values or []):
-                    raise PartitionError(
-                        f"{owner}: '{key}' is not one of the partitions: {', '.join(spec.values or [])}"
-                    )
-            if (spec.values or []).index(last) < (spec.values or []).index(first):
-                raise PartitionError(f"{owner}: range {first}...{last} ends before it starts")
-        return PartitionWindow(first, last)
+        if last != first:
+            raise PartitionError(f"{owner}: {spec.type} partitions run one key at a time, "
+                                 "not a range")
+        if spec.type == "static" and first not in (spec.values or []):
+            known = ", ".join(spec.values or [])
+            raise PartitionError(f"{owner}: '{first}' is not one of the partitions: {known}")
+        return PartitionWindow(first, last)  # dynamic keys live in the Dagster instance
     start, _ = _time_window(spec, first, owner)
     _, end = _time_window(spec, last, owner)
     if end <= start:
