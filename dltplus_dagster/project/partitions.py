@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dltplus_dagster.project.errors import ProjectError
-from dltplus_dagster.project.placeholders import PARTITION_PLACEHOLDERS
 
 if TYPE_CHECKING:
     from dltplus_dagster.project.model import PartitionsSpec
 
-PLACEHOLDERS = PARTITION_PLACEHOLDERS
-"""Placeholders a partitioned run fills in (the manifest loader leaves them in place)."""
 WINDOW_PLACEHOLDERS = ("partition_start", "partition_end")
 
 TIME_TYPES = ("hourly", "daily", "weekly", "monthly")
@@ -143,10 +140,6 @@ def placeholders_in(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from placeholders_in(v)
-
-
-def unknown_placeholders(value: Any) -> list[str]:
-    return sorted({n for n in placeholders_in(value) if n not in PLACEHOLDERS})
 
 
 # --- windows ----------------------------------------------------------------------------------
