@@ -150,10 +150,9 @@ def pipeline_run(session: Session, args: argparse.Namespace) -> int:
     entity = runner.entities.get_pipeline_entity(name)  # an unknown name fails before "Running"
     if getattr(args, "progress", None):
         entity.progress = args.progress  # this command's project object only
+    partition = _partition_args(args)  # a malformed range fails before "Running"
     print(f"Running pipeline {name} (project {project.name}, profile {project.current_profile})")
-    result = runner.run_pipeline(
-        name, limit=args.limit, resources=args.resources, **_partition_args(args)
-    )
+    result = runner.run_pipeline(name, limit=args.limit, resources=args.resources, **partition)
     if result.load_info is not None:
         print(session.clean(str(result.load_info)))
     print(f"Finished {result}")
