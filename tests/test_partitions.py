@@ -305,6 +305,11 @@ def test_cli_partition_and_range(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert duckdb_rows(root, "SELECT COUNT(*) FROM raw._dlt_loads") == [(2,)]
     assert cli_main([*base, "--partition", "2024-04-02"]) != 0
     assert "partition '2024-04-02' is past the end (2024-04-01)" in capsys.readouterr().err
+    assert cli_main([*base, "--partition-range", "2024-03-01"]) != 0
+    out, err = capsys.readouterr()
+    assert "'2024-03-01' is not a partition range: write FIRST...LAST" in err
+    assert "Running" not in out
+    assert duckdb_rows(root, "SELECT COUNT(*) FROM raw._dlt_loads") == [(2,)]  # nothing ran
 
 
 def test_cli_subprocess_partition(tmp_path: Path) -> None:
