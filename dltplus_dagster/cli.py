@@ -2,13 +2,15 @@
 
     dltplus [--project DIR] [--debug] pipeline [--profile P] NAME run [--limit N] [--resources a,b]
                                 [--progress log] [--refresh MODE] [--source-arg NAME=VALUE ...]
+                                        [--partition KEY | --partition-range FIRST...LAST]
     dltplus pipeline NAME {info, trace [--stored|--local], schema, failed-jobs, load-package,
                            sync, drop}
     dltplus pipeline list
     dltplus dataset [--profile P] NAME {row-counts [--dlt-tables], head TABLE [--limit N], info,
                                         check [--tables a,b], drop [--yes]}
     dltplus dataset list
-    dltplus transformation [--profile P] NAME run | transformation list
+    dltplus transformation [--profile P] NAME run [--partition KEY | --partition-range A...B]
+    dltplus transformation list
     dltplus project [--profile P] {validate, config [show|validate] [--format F] [--section S],
                                    info, list, prepare, clean [--yes]}
     dltplus project init SOURCE DESTINATION [DIR]
@@ -146,15 +148,35 @@ def pipeline_run(session: Session, args: argparse.Namespace) -> int:
     runner = session.runner()
     project = runner.project
     runner.entities.get_pipeline_entity(name)  # an unknown name fails before "Running"
+    partition = _partition_args(args)  # a malformed range fails before "Running"
     print(f"Running pipeline {name} (project {project.name}, profile {project.current_profile})")
     result = runner.run_pipeline(
         name, limit=args.limit, resources=args.resources, refresh=args.refresh,
-        source_args=dict(args.source_args or []), progress=args.progress,
+        source_args=dict(args.source_args or []), progress=args.progress, **partition,
     )
     if result.load_info is not None:
         print(session.clean(str(result.load_info)))
     print(f"Finished {result}")
     return 0
+
+
+def _partition_args(args: argparse.Namespace) -> dict[str, Any]:
+    """`--partition KEY` / `--partition-range FIRST...LAST` as runner arguments."""
+    from dltplus_dagster.project.partitions import parse_range
+
+    if getattr(args, "partition_range", None):
+        return {"partition_range": parse_range(args.partition_range)}
+    if getattr(args, "partition", None):
+        return {"partition": args.partition}
+    return {}
+
+
+def _partition_options(verb: argparse.ArgumentParser) -> None:
+    keys = verb.add_mutually_exclusive_group()
+    keys.add_argument("--partition", default=None, metavar="KEY",
+                      help="run one partition (e.g. 2024-03-01)")
+    keys.add_argument("--partition-range", default=None, metavar="FIRST...LAST",
+                      help="run a range of partitions in one run (e.g. 2024-03-01...2024-03-07)")
 
 
 def pipeline_trace(session: Session, args: argparse.Namespace) -> int:
@@ -265,7 +287,7 @@ def transformation_run(session: Session, args: argparse.Namespace) -> int:
     entity = runner.entities.get_transformation(name)
     profile = runner.project.current_profile
     print(f"Running transformation {name} (project {runner.project.name}, profile {profile})")
-    written = runner.run_transformation(name)
+    written = runner.run_transformation(name, **_partition_args(args))
     counts = ", ".join(f"{t}={n}" for t, n in written.items()) or "no tables"
     print(f"Finished {name}: wrote {counts} into {entity.output}")
     return 0
@@ -723,6 +745,7 @@ def _pipeline_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         help="show dlt's progress while the run goes: log, tqdm, enlighten or alive_progress",
     )
     _run_option_arguments(run)
+    _partition_options(run)
     group.verb("list", pipeline_list, "list the declared pipelines")
     _pipeline_local_commands(group)
 
@@ -751,7 +774,7 @@ def _transformation_commands(commands: Any, common: argparse.ArgumentParser) -> 
     group = _Group(
         commands, common, "transformation", "run and list transformations", entity="transformation"
     )
-    group.verb("run", transformation_run, "run the transformation")
+    _partition_options(group.verb("run", transformation_run, "run the transformation"))
     group.verb("list", transformation_list, "list the declared transformations")
 
 

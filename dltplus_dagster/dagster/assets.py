@@ -31,6 +31,7 @@ from dltplus_dagster.dagster.metadata import (
     stored_table_schema,
     table_metadata,
 )
+from dltplus_dagster.dagster.partitions import backfill_policy_of, partitions_def, run_partition
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.run_config import PipelineRunConfig
 from dltplus_dagster.dagster.schema_change_check import (
@@ -308,6 +309,8 @@ def pipeline_assets(
         op_tags=_op_tags(entities, pipeline.destination),
         pool=project.dagster.pool,
         description=entity.description or f"dlt pipeline {name}",
+        partitions_def=partitions_def(entity.partitions, name),
+        backfill_policy=backfill_policy_of(entity.partitions),
     )
     def _pipeline_asset(
         context: AssetExecutionContext, dlt_project: DltProjectResource, config: PipelineRunConfig
@@ -320,8 +323,10 @@ def pipeline_assets(
             # restores state and schemas from the destination into the fresh dir
             work_dir = os.path.join(run_project.data_dir, "runs", context.run.run_id, name)
             try:
+                # the Launchpad's run config and the run's partition (key or range)
+                options = {**config.runner_kwargs(), **run_partition(context)}
                 result = runner.run_pipeline(
-                    name, resources=resources, pipelines_dir=work_dir, **config.runner_kwargs()
+                    name, resources=resources, pipelines_dir=work_dir, **options
                 )
             except Exception as e:
                 if violation := contract_violation(e):  # recorded as the check's ERROR
@@ -498,12 +503,14 @@ def transformation_assets(
         op_tags=_op_tags(entities, destination) if destination else None,
         pool=project.dagster.pool,
         description=entity.description or f"transformation {name}",
+        partitions_def=partitions_def(entity.partitions, name),
+        backfill_policy=backfill_policy_of(entity.partitions),
     )
     def _transformation_asset(
         context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
         with dlt_project.bind_current() as run_project:
-            written = dlt_project.runner().run_transformation(name)
+            written = dlt_project.runner().run_transformation(name, **run_partition(context))
             ds = dlt_project.catalog().dataset(output)
             counts = ds.row_counts(table_names=[t for t in written if t in ds.tables])
             database = database_name(ds)

@@ -7,6 +7,7 @@ from typing import Any
 from dagster import AssetKey, AssetSelection, ScheduleDefinition, define_asset_job
 
 from dltplus_dagster.dagster.assets import ProjectAssets
+from dltplus_dagster.dagster.partitions import pipeline_schedule
 from dltplus_dagster.project.errors import ManifestError
 from dltplus_dagster.project.project import Project
 
@@ -27,9 +28,8 @@ def build_jobs_and_schedules(
             tags=pipeline.tags or None,
         )
         jobs[job.name] = job
-        schedules.append(
-            ScheduleDefinition(name=f"{name}_schedule", cron_schedule=pipeline.schedule, job=job)
-        )
+        schedules.append(pipeline_schedule(f"{name}_schedule", pipeline.schedule, job,
+                                           pipeline.partitions, name))
     for name, spec in project.dagster.jobs.items():
         selection = _selection(project, assets, name, spec.pipelines, spec.transformations,
                                spec.assets)

@@ -560,12 +560,14 @@ def source_value_problems(
     message)`. The value itself is never shown (it may be a secret)."""
     from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
 
+    from dltplus_dagster.project.partitions import placeholders_in
+
     fields = _source_fields(factory)
     found: list[tuple[tuple[str, ...], str]] = []
     for prefix, values in ((("with_args",), with_args), ((), config)):
         for key, value in values.items():
-            if key not in fields or value is None:
-                continue
+            if key not in fields or value is None or any(placeholders_in(value)):
+                continue  # a `{partition_*}` value is coerced once a partitioned run fills it
             try:
                 _coerce(key, value, fields[key])
             except ConfigValueCannotBeCoercedException:

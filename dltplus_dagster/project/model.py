@@ -84,6 +84,31 @@ class DestinationEntity:
     config: dict[str, Any] = field(default_factory=dict)
 
 
+PartitionType = Literal["hourly", "daily", "weekly", "monthly", "static", "dynamic"]
+BackfillPolicyName = Literal["single_run", "per_partition"]
+
+
+@dataclass
+class PartitionsSpec:
+    """`partitions:` of a pipeline or transformation (see `project/partitions.py`)."""
+
+    type: PartitionType | None = None
+    start: Any = None
+    """First partition (time windows): a date or date-time, as text or a YAML date."""
+    end: Any = None
+    """Exclusive end of the last partition (time windows); open-ended when unset."""
+    timezone: str | None = None
+    fmt: str | None = None
+    """strftime format of the partition keys (time windows; Dagster's default per type)."""
+    values: list[str] | None = None
+    """The partition keys of a `static` type."""
+    source_args: dict[str, Any] = field(default_factory=dict)
+    """Source arguments of a run, with `{partition_key}`, `{partition_start}`, `{partition_end}`."""
+    backfill: BackfillPolicyName | None = None
+    """`single_run` (default for time windows): a backfill is one run over the range;
+    `per_partition` (default otherwise): one run per partition."""
+
+
 PIPELINE_KWARGS = ("dev_mode", "refresh", "export_schema_path", "import_schema_path", "staging")
 
 
@@ -110,6 +135,7 @@ class PipelineEntity(OrchestrationKeys):
     """Resources of the source to run (default: all selected by the source)."""
     table_names: dict[str, str] = field(default_factory=dict)
     """Resource -> table name, for resources whose default table name does not fit."""
+    partitions: PartitionsSpec | None = None
 
     def pipeline_kwargs(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in PIPELINE_KWARGS if getattr(self, k) is not None}
@@ -177,6 +203,8 @@ class TransformationEntity(OrchestrationKeys):
     """Input tables as `dataset/table`; by default every known table of the inputs."""
     group: str | None = None
     description: str | None = None
+    partitions: PartitionsSpec | None = None
+    """Partitions of the outputs (time windows: the window reaches the function and the SQL)."""
 
     def output_tables(self) -> list[str]:
         return list(self.sql) or list(self.tables)

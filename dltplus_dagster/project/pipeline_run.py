@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -14,6 +15,7 @@ from dltplus_dagster.project.duckdb_load import destination_with_load_settings
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.last_trace import scrub_last_trace
 from dltplus_dagster.project.local_files import local_file_config
+from dltplus_dagster.project.partitions import PartitionWindow
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub_secrets
 from dltplus_dagster.project.run_options import (
@@ -22,6 +24,7 @@ from dltplus_dagster.project.run_options import (
     run_option_overrides,
 )
 from dltplus_dagster.project.run_policies import (
+    local_destination_lock,
     pipeline_lock,
     retry_schema_races,
     run_with_retries,
@@ -91,6 +94,8 @@ class RunOptions:
     """dlt's progress collector for this run (overrides the pipeline's `progress`)."""
     run_kwargs: dict[str, Any] = field(default_factory=dict)
     """Further keyword arguments of `pipeline.run()`."""
+    partition: PartitionWindow | None = None
+    """The partition (or range) the run covers; its dlt pipeline name is its own."""
 
 
 class PipelineRun:
@@ -130,6 +135,12 @@ class PipelineRun:
         return self.resolved.name
 
     @property
+    def dlt_name(self) -> str:
+        """The dlt pipeline name: the pipeline's, or a partition's own (state and lock apart)."""
+        window = self.options.partition
+        return window.pipeline_name(self.name) if window is not None else self.name
+
+    @property
     def pipeline(self) -> dlt.Pipeline:
         """The dlt pipeline, once `execute` opened it."""
         if self.dlt_pipeline is None:
@@ -147,7 +158,8 @@ class PipelineRun:
         set_run_context(self.project)
         self._check_options()
         started = time.monotonic()
-        with pipeline_lock(self.project, self.name, run_config.lock_timeout):
+        with pipeline_lock(self.project, self.dlt_name, run_config.lock_timeout), \
+                self._destination_file_lock():
             self.dlt_pipeline = self._open_pipeline()
             self.run_kwargs = self._run_kwargs()
             attempt = self._attempt
@@ -166,10 +178,21 @@ class PipelineRun:
         if options.refresh:
             check_refresh(options.refresh, self.name)
         self.pipeline_overrides = run_option_overrides(options, self.name)
+        if options.partition is not None:  # a partition runs under a dlt pipeline name of its own
+            self.pipeline_overrides["pipeline_name"] = self.dlt_name
         if options.source_args:
             source = self.resolved.source or ""
             factory = self.entities.get_source_factory(source)
             self.source_args = check_source_args(factory, options.source_args, self.name, source)
+
+    def _destination_file_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Partitions of a pipeline run side by side; into one local DuckDB file they take
+        turns (DuckDB takes one writer process per file)."""
+        if self.options.partition is None:
+            return contextlib.nullcontext()
+        return local_destination_lock(
+            self.project, self.resolved.destination, self.resolved.destination_type, self.name
+        )
 
     def _open_pipeline(self) -> dlt.Pipeline:
         pipelines_dir = self.options.pipelines_dir
@@ -186,7 +209,7 @@ class PipelineRun:
         import dlt
 
         run_config = self.resolved.run_config
-        files = local_file_config(self.resolved.destination_type, self.name)
+        files = local_file_config(self.resolved.destination_type, self.dlt_name)
         secrets = self.secrets()
         try:
             with dlt.config.values(files):

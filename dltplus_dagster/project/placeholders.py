@@ -1,7 +1,8 @@
 """`{placeholder}` substitution in manifest strings.
 
 Known names: `{env.NAME}` and the project settings (`name`, `project_dir`, `data_dir`,
-`local_dir`, `default_profile`, `current_profile`, `allow_undefined_entities`). Unlike the
+`local_dir`, `default_profile`, `current_profile`, `allow_undefined_entities`); the partition
+placeholders (`{partition_key}`, `{partition_start}`, `{partition_end}`) stay for the run. Unlike the
 reference system, an unknown placeholder or an unset env var is an error naming the key, never a
 silent empty string. `{{` and `}}` stand for literal braces (as in `str.format`).
 
@@ -30,6 +31,8 @@ SETTING_NAMES = (
     "current_profile",
     "allow_undefined_entities",
 )
+PARTITION_PLACEHOLDERS = ("partition_key", "partition_start", "partition_end")
+"""Left in place at load; a partitioned run fills them (see `project/partitions.py`)."""
 
 
 def interpolate(
@@ -96,7 +99,9 @@ def _substitute(
             return environ[var]
         if name in settings and settings[name] is not None:
             return str(settings[name])
-        known = ", ".join(["env.<NAME>", *SETTING_NAMES])
+        if name in PARTITION_PLACEHOLDERS:
+            return token  # filled in by a partitioned run (`project/partitions.py`)
+        known = ", ".join(["env.<NAME>", *SETTING_NAMES, *PARTITION_PLACEHOLDERS])
         raise error_at(
             locations,
             path,

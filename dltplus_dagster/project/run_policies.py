@@ -61,6 +61,35 @@ def pipeline_lock(project: Project, name: str, timeout: float = 0.0) -> Iterator
         lock.release()
 
 
+@contextlib.contextmanager
+def local_destination_lock(
+    project: Project, destination: str, destination_type: str, name: str
+) -> Iterator[None]:
+    """Runs into one local DuckDB file (`<local_dir>/<destination>.duckdb`) one at a time: a
+    file lock per destination and profile, waited for as long as the other run takes. Other
+    destinations take parallel loads: no lock."""
+    from filelock import FileLock, Timeout
+
+    from dltplus_dagster.project.local_files import LOCAL_FILE_LOADERS
+
+    if destination_type not in LOCAL_FILE_LOADERS:
+        yield
+        return
+    lock_dir = os.path.join(project.data_dir, "locks")
+    os.makedirs(lock_dir, exist_ok=True)
+    lock = FileLock(os.path.join(lock_dir, f"destination__{destination}.lock"), poll_interval=0.2)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.info("pipeline %s: waiting for another run writing into %s (one DuckDB file "
+                    "takes one writer)", name, destination)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def run_with_retries(
     fn: Callable[[], T], run_config: RunConfig, name: str, secrets: Sequence[str] = ()
 ) -> tuple[T, int]:

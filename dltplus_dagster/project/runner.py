@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,6 +40,8 @@ class Runner:
         pipelines_dir: str | None = None,
         source_args: dict[str, Any] | None = None,
         progress: str | None = None,
+        partition: str | None = None,
+        partition_range: tuple[str, str] | None = None,
         **run_options: Any,
     ) -> RunResult:
         """Run pipeline `name` and return what it loaded.
@@ -46,19 +49,23 @@ class Runner:
         `limit` caps extracted pages/items per resource; `resources` selects resources;
         `write_disposition` and `refresh` go to `pipeline.run()`; `pipelines_dir` gives the run
         a working dir of its own (Dagster does this per run); `source_args` are extra source
-        arguments (e.g. a partition's date range), checked against the source's signature;
-        `progress` names dlt's progress collector for this run (`log`, `tqdm`, ...). An error
-        whose message shows a secret of the project (a source's `401 ... ?api_key=...`) is
-        replaced by a `RedactedError` chain; a destination fault a person can act on (a DuckDB
-        file another process holds, a server that went away mid-load) by a one-line
-        `DestinationFault`.
+        arguments, checked against the source's signature; `progress` names dlt's progress
+        collector for this run (`log`, `tqdm`, ...). `partition` (a key) or `partition_range`
+        (first and last key) runs that part of a pipeline with `partitions:`: its
+        `{partition_*}` placeholders filled, under a dlt pipeline name (and lock, and state) of
+        its own. An error whose message shows a secret of the project (a source's `401 ...
+        ?api_key=...`) is replaced by a `RedactedError` chain; a destination fault a person can
+        act on (a DuckDB file another process holds, a server that went away mid-load) by a
+        one-line `DestinationFault`.
         """
         options = RunOptions(
             limit=limit, resources=resources, write_disposition=write_disposition,
             refresh=refresh, pipelines_dir=pipelines_dir, source_args=dict(source_args or {}),
             progress=progress, run_kwargs=run_options,
         )
-        return self._redacting(lambda: self._run_pipeline(name, options))
+        return self._redacting(
+            lambda: self._run_pipeline(name, options, partition, partition_range)
+        )
 
     def secrets(self) -> list[str]:
         """The project's secret values (`{env.*}` substitutions, TOML secrets, secret-named
@@ -81,19 +88,40 @@ class Runner:
                     raise
             raise replaced  # outside the handler: the original (with the secret) is not chained
 
-    def _run_pipeline(self, name: str, options: RunOptions) -> RunResult:
+    def _run_pipeline(
+        self,
+        name: str,
+        options: RunOptions,
+        partition: str | None = None,
+        partition_range: tuple[str, str] | None = None,
+    ) -> RunResult:
+        from dltplus_dagster.project.partition_args import partition_source_args, run_window
         from dltplus_dagster.project.validate import ensure_valid, pipeline_scope
 
         # the one gate: what `validate` refuses about this pipeline never runs
         ensure_valid(self.project, tables=False, scope=pipeline_scope(self.project, name))
         resolved = self.entities.resolve_pipeline(name)
+        window = run_window(self.entities, resolved, partition, partition_range)
+        if window is not None:
+            args = partition_source_args(self.entities, resolved, window)
+            options = dataclasses.replace(
+                options, partition=window, source_args={**args, **options.source_args}
+            )
         return PipelineRun(self.project, self.entities, resolved, options, self.secrets).execute()
 
-    def run_transformation(self, name: str) -> RowsWritten:
-        """Run transformation `name`; returns rows written (and load ids) per output table."""
+    def run_transformation(
+        self,
+        name: str,
+        partition: str | None = None,
+        partition_range: tuple[str, str] | None = None,
+    ) -> RowsWritten:
+        """Run transformation `name`; returns rows written (and load ids) per output table.
+        `partition`/`partition_range` run one window of a transformation with `partitions:`."""
         from dltplus_dagster.project.transformations import run_transformation
         from dltplus_dagster.project.validate import ensure_valid, transformation_scope
 
         ensure_valid(self.project, tables=False, scope=transformation_scope(self.project, name))
-        return self._redacting(lambda: run_transformation(self.project, self.entities, name))
+        return self._redacting(lambda: run_transformation(
+            self.project, self.entities, name, partition=partition, partition_range=partition_range
+        ))
 

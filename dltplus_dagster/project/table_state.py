@@ -261,7 +261,7 @@ class TableListCache:
         table_names: dict[str, str],
         pipeline_name: str = "",
     ) -> tuple[list[PipelineTable], list[str]]:
-        source = self.entities.get_source(source_name)
+        source = self.entities.get_source(source_name, **self._partition_args(pipeline_name))
         # a resource the source does not have is a typo, never silently dropped
         for key, names in (("resources", selection or []), ("table_names", list(table_names))):
             for i, n in enumerate(names):
@@ -286,6 +286,15 @@ class TableListCache:
             doc = _describe(resource)
             tables.append(PipelineTable(resource=name, table=table, description=doc))
         return tables, dynamic
+
+    def _partition_args(self, pipeline_name: str) -> dict[str, Any]:
+        """A partitioned pipeline's source is built for its first partition (see
+        `partition_args.sample_source_args`)."""
+        from dltplus_dagster.project.partition_args import sample_source_args
+
+        if pipeline_name not in self.project.pipelines:
+            return {}
+        return sample_source_args(self.entities, self.entities.resolve_pipeline(pipeline_name))
 
     def _fingerprint(self, pipeline_name: str) -> str:
         entity = self.project.pipelines[pipeline_name]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from dltplus_dagster.project.catalog import get_dataset
 from dltplus_dagster.project.dataset_save import saved_row_counts
 from dltplus_dagster.project.errors import ProjectError
+from dltplus_dagster.project.partitions import PartitionError, PartitionWindow, window_for
 from dltplus_dagster.project.project import Project
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
     from dltplus_dagster.project.dataset import Dataset
     from dltplus_dagster.project.entities import EntityFactory
+    from dltplus_dagster.project.model import TransformationEntity
 
 SQL_CHUNK_ROWS = 100_000
 
@@ -28,14 +30,24 @@ class RowsWritten(dict[str, int]):
         self.load_ids: dict[str, str] = {}
 
 
-def run_transformation(project: Project, entities: EntityFactory, name: str) -> RowsWritten:
+def run_transformation(
+    project: Project,
+    entities: EntityFactory,
+    name: str,
+    partition: str | None = None,
+    partition_range: tuple[str, str] | None = None,
+) -> RowsWritten:
     """Run a transformation and save its outputs; returns rows written per output table.
 
     A Python transformation receives one `Dataset` per input (in `inputs` order) and returns a
     mapping `{table_name: data}` or yields `(table_name, data)` pairs; `data` is anything
     `Dataset.save()` takes. A SQL transformation maps output tables to queries over its input.
+    A run of a partition (or range) of a transformation with `partitions:` fills the SQL's
+    `{partition_*}` placeholders, and passes a function that takes a `partition` argument the
+    `PartitionWindow` (`.start`, `.end`, `.key`).
     """
     entity = entities.get_transformation(name)
+    window = _window(entity, name, partition, partition_range)
     if not entity.output:
         raise project.error_at(("transformations", name), "`output` dataset is not set")
     if not entity.inputs:
@@ -45,11 +57,13 @@ def run_transformation(project: Project, entities: EntityFactory, name: str) -> 
 
     if entity.sql:
         outputs: Iterable[tuple[str, Any]] = (
-            (table, _sql_chunks(inputs[0], sql)) for table, sql in entity.sql.items()
+            (table, _sql_chunks(inputs[0], window.substitute(sql) if window else sql))
+            for table, sql in entity.sql.items()
         )
     else:
         fn = entities.get_transformation_function(name)
-        produced = fn(*inputs)
+        takes_window = window is not None and "partition" in inspect.signature(fn).parameters
+        produced = fn(*inputs, partition=window) if takes_window else fn(*inputs)
         outputs = _pairs(produced, name)
 
     written = RowsWritten()
@@ -59,6 +73,21 @@ def run_transformation(project: Project, entities: EntityFactory, name: str) -> 
         written[table] = rows.get(table, sum(rows.values()))
         written.load_ids[table] = ", ".join(info.loads_ids)
     return written
+
+
+def _window(
+    entity: TransformationEntity,
+    name: str,
+    partition: str | None,
+    partition_range: tuple[str, str] | None,
+) -> PartitionWindow | None:
+    if partition is None and partition_range is None:
+        return None
+    owner = f"transformation '{name}'"
+    if entity.partitions is None:
+        raise PartitionError(f"{owner} is not partitioned: declare `partitions:` to run a partition")
+    first, last = partition_range if partition_range is not None else (partition or "", None)
+    return window_for(entity.partitions, first, last, owner)
 
 
 def _sql_chunks(dataset: Dataset, sql: str) -> Callable[[], Iterator[pa.Table]]:

@@ -37,6 +37,7 @@ from dltplus_dagster.project.errors import (
 )
 from dltplus_dagster.project.manifest import KeyPath, format_path
 from dltplus_dagster.project.names import collisions, dagster_name, naming_for
+from dltplus_dagster.project.partition_checks import partition_problems
 from dltplus_dagster.project.progress import progress_problem
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.trace_store import trace_pipeline_problem
@@ -73,6 +74,7 @@ def _located_problems(project: Project, tables: bool) -> _Found:
         *checker.transformations(),
         *checker.dagster(),
         *checker.names(),
+        *partition_problems(project),
     ]
     pipeline_tables = checker.pipeline_tables(found) if tables and not found else None
     if pipeline_tables is not None:
