@@ -19,6 +19,7 @@ _LAZY = {
     "DltProjectResource": ("dltplus_dagster.dagster.resources", "DltProjectResource"),
     "DltDatasetIOManager": ("dltplus_dagster.dagster.io_manager", "DltDatasetIOManager"),
     "DltProjectTranslator": ("dltplus_dagster.dagster.translator", "DltProjectTranslator"),
+    "DltProjectComponent": ("dltplus_dagster.dagster.component", "DltProjectComponent"),
 }
 
 __all__ = list(_LAZY)
@@ -32,3 +33,8 @@ def __getattr__(name: str) -> Any:
     value = module if attr is None else getattr(module, attr)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The lazy names too: `dg` finds `DltProjectComponent` by listing the module."""
+    return sorted({*globals(), *_LAZY})

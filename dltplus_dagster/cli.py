@@ -112,11 +112,11 @@ def resolve_project_dir(value: str | None) -> str:
         return find_project_dir()
     if os.path.isdir(value):
         return os.path.abspath(value)
-    from dltplus_dagster.project.packaging import installed_packages
+    from dltplus_dagster.project.packaging import find_installed_project
 
-    for pkg in installed_packages():
-        if value in (pkg.module, pkg.distribution) and pkg.project_dir:
-            return pkg.project_dir
+    pkg = find_installed_project(value)
+    if pkg is not None and pkg.project_dir:
+        return pkg.project_dir
     raise ProjectNotFound([f"{value} (not a directory, nor an installed dlt package)"])
 
 
