@@ -52,7 +52,8 @@ def rebuild_assets(
     assets: list[AssetsDefinition] = []
     kept: set[AssetKey] = set()
     for assets_def in built.assets:
-        specs = list(assets_def.specs)
+        all_specs = list(assets_def.specs)
+        specs = all_specs
         if select is not None:
             whole = not assets_def.can_subset and not _observable(assets_def)
             chosen = [s for s in specs if matches(s, select)]
@@ -60,7 +61,7 @@ def rebuild_assets(
         if not specs:
             continue
         kept.update(s.key for s in specs)
-        if len(specs) == len(assets_def.specs) and wrap is None:
+        if len(specs) == len(all_specs) and wrap is None:
             assets.append(assets_def)
             continue
         assets.append(_rebuilt(assets_def, specs, wrap))
@@ -92,7 +93,7 @@ def _rebuilt(
 
     keys = {s.key for s in specs}
     if _observable(assets_def):
-        return cast("AssetsDefinition", multi_observable_source_asset(  # type: ignore[untyped-decorator]
+        return cast("AssetsDefinition", multi_observable_source_asset(
             name=op.name, specs=specs, can_subset=True, description=op.description,
         )(_step))
     return multi_asset(
