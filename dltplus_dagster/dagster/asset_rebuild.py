@@ -85,7 +85,7 @@ def _rebuilt(
 ) -> AssetsDefinition:
     """The same step over `specs`, its body the original's (passed through `wrap`)."""
     op = assets_def.op
-    original = cast("StepFn", op.compute_fn.decorated_fn)  # type: ignore[union-attr]
+    original = cast("StepFn", op.compute_fn.decorated_fn)  # type: ignore[union-attr]  # a decorated op
     body = wrap(op.name, original) if wrap is not None else original
 
     def _step(context: AssetExecutionContext, dlt_project: DltProjectResource) -> Iterator[Any]:
