@@ -30,6 +30,7 @@ from helpers import EXAMPLE, copy_example
 
 import dltplus_dagster
 from dltplus_dagster import DltProjectComponent, DltProjectResource, build_definitions
+from dltplus_dagster.project.errors import ProjectInvalid
 
 TYPE = "dltplus_dagster.DltProjectComponent"
 
@@ -207,3 +208,24 @@ def test_component_is_a_listed_attribute_of_the_package() -> None:
     assert "DltProjectComponent" in dir(dltplus_dagster)
     assert dltplus_dagster.DltProjectComponent is DltProjectComponent
     assert issubclass(DltProjectComponent, dg.components.StateBackedComponent)
+
+
+def test_refresh_refuses_what_validate_refuses(shop_project: Path) -> None:
+    """The refresh runs `validate`'s table checks on the lists it stores (loading from the
+    state skips them): two pipelines writing the same tables are refused, located."""
+    manifest = shop_project / "dlt.yml"
+    manifest.write_text(manifest.read_text().replace(
+        "pipelines:\n",
+        "pipelines:\n  shop_again:\n    source: shop\n    destination: warehouse\n"
+        "    dataset_name: shop_raw\n", 1,
+    ))
+    attributes = {"project_dir": str(shop_project), "profile": PROFILE, **state_attributes()}
+    with create_defs_folder_sandbox() as sandbox:
+        path = sandbox.defs_folder_path / "ingest"
+        path.mkdir()
+        (path / "defs.yaml").write_text(yaml.safe_dump({"type": TYPE, "attributes": attributes}))
+        with sandbox.build_component_tree() as tree:
+            component = tree.load_component(path)
+            with pytest.raises(ProjectInvalid, match=r"dlt\.yml:\d+: .*shop_again") as info:
+                asyncio.run(component.refresh_state(sandbox.project_root))
+    assert "shop_pipeline" in str(info.value)

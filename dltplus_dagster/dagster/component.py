@@ -53,12 +53,12 @@ from dltplus_dagster.dagster.definitions import project_definitions
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.entities import EntityFactory
-from dltplus_dagster.project.errors import ProjectError
+from dltplus_dagster.project.errors import ProjectError, ProjectInvalid
 from dltplus_dagster.project.packaging import locate_project
 from dltplus_dagster.project.project import Project, load_project
 from dltplus_dagster.project.table_prepare import prepare_table_state
 from dltplus_dagster.project.table_state import TableListCache
-from dltplus_dagster.project.validate import ensure_valid
+from dltplus_dagster.project.validate import ensure_valid, validate_project
 
 logger = logging.getLogger(__name__)
 
@@ -132,19 +132,30 @@ class DltProjectComponent(StateBackedComponent, Resolvable):
         """Find every pipeline's tables (source factories are called, nothing is extracted)
         and store them at `state_path`: `dltplus project prepare`'s code. Fails when a
         source cannot be built, naming the pipeline (secrets masked)."""
+        from dltplus_dagster.project.redact import scrub
+
         project, _ = self._load_project()
         ensure_valid(project, tables=False)
         state_path.parent.mkdir(parents=True, exist_ok=True)
-        prepared = prepare_table_state(project, str(state_path))
+        entities = EntityFactory(project)
+        prepared = prepare_table_state(project, str(state_path), entities)
+        secrets = project.secret_values()
         if prepared.failed:
-            from dltplus_dagster.project.redact import scrub
-
-            secrets = project.secret_values()
             raise ProjectError("\n".join(
                 f"pipeline '{p.name}': source '{p.source}' could not be built: "
-                f"{scrub(str(p.error).splitlines()[0] if str(p.error) else repr(p.error), secrets)}"
+                f"{scrub((str(p.error) or repr(p.error)).splitlines()[0], secrets)}"
                 for p in prepared.failed
             ))
+        # the table checks of `dltplus project validate` (two writers of a table, ...), on the
+        # lists just stored: loading from this state skips them
+        problems = validate_project(
+            project, state=TableListCache(project, entities, str(state_path), offline=True)
+        )
+        if problems:
+            raise ProjectInvalid(
+                [scrub(p, secrets) for p in problems],
+                f"project {project.name}, profile {project.current_profile}",
+            )
 
     def build_defs_from_state(
         self, context: ComponentLoadContext, state_path: Path | None
