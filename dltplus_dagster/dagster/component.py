@@ -161,16 +161,17 @@ class DltProjectComponent(StateBackedComponent, Resolvable):
         self, context: ComponentLoadContext, state_path: Path | None
     ) -> Definitions:
         """The project's definitions, table lists read from the defs state: no source is
-        called. With no state yet, it is built once (calling the source factories) into the
-        project's own cache file, with a warning saying so."""
+        called. With no state yet, the lists are found once as `build_definitions` finds them
+        (the project's own cache, filled by calling source factories on a miss), with a
+        warning saying so."""
         project, profile = self._load_project()
         ensure_valid(project, tables=state_path is None)
         entities = EntityFactory(project)
         if state_path is None:
             logger.warning(
-                "%s: no defs state yet for key %s; found the table lists by calling the "
-                "source factories (run `dg utils refresh-defs-state`, or `dltplus project "
-                "prepare`, where the sources' config and secrets are set)",
+                "%s: no defs state yet for key %s; the table lists come from the project's "
+                "own cache, and source factories are called for pipelines it does not hold. "
+                "Run `dg utils refresh-defs-state` where the sources' config and secrets are set",
                 type(self).__name__, self.defs_state_config.key,
             )
             state = TableListCache(project, entities)
