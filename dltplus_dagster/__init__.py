@@ -21,6 +21,7 @@ _LAZY = {
     "DltProjectTranslator": ("dltplus_dagster.dagster.translator", "DltProjectTranslator"),
     "DltTableMetadataSet": ("dltplus_dagster.dagster.metadata", "DltTableMetadataSet"),
     "PipelineRunConfig": ("dltplus_dagster.dagster.run_config", "PipelineRunConfig"),
+    "DltProjectComponent": ("dltplus_dagster.dagster.component", "DltProjectComponent"),
 }
 
 __all__ = list(_LAZY)
@@ -34,3 +35,8 @@ def __getattr__(name: str) -> Any:
     value = module if attr is None else getattr(module, attr)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The lazy names too: `dg` finds `DltProjectComponent` by listing the module."""
+    return sorted({*globals(), *_LAZY})

@@ -114,11 +114,11 @@ def resolve_project_dir(value: str | None) -> str:
         return find_project_dir()
     if os.path.isdir(value):
         return os.path.abspath(value)
-    from dltplus_dagster.project.packaging import installed_packages
+    from dltplus_dagster.project.packaging import find_installed_project
 
-    for pkg in installed_packages():
-        if value in (pkg.module, pkg.distribution) and pkg.project_dir:
-            return pkg.project_dir
+    pkg = find_installed_project(value)
+    if pkg is not None and pkg.project_dir:
+        return pkg.project_dir
     raise ProjectNotFound([f"{value} (not a directory, nor an installed dlt package)"])
 
 
@@ -370,40 +370,29 @@ def project_info(session: Session, args: argparse.Namespace) -> int:
 
 def project_prepare(session: Session, args: argparse.Namespace) -> int:
     """Fill the table-list cache (`.dlt/.dltplus_state.json`) for every pipeline, so that a
-    code location loads without calling source factories (e.g. in an image build step)."""
-    from dltplus_dagster.project.table_state import STATE_FILE, TableListCache
+    code location loads without calling source factories (e.g. in an image build step). The
+    same code fills the Dagster component's defs state (`dg utils refresh-defs-state`)."""
+    from dltplus_dagster.project.table_prepare import prepare_table_state
 
     project = session.project()
-    state = TableListCache(project, session.entities())
-    failed = 0
     print(f"Preparing {len(project.pipelines)} pipeline(s) of project {project.name}, "
           f"profile {project.current_profile}:")
-    try:
-        for name, entity in project.pipelines.items():
-            cached = state.is_cached(name)
-            try:
-                tables = state.pipeline_tables(name)
-            except Exception as e:  # noqa: BLE001 - reported per pipeline, the others go on
-                failed += 1
-                first_line = error_message(e).splitlines()[0]  # dlt appends its lookup trace
-                print(f"  ! {name}: source '{entity.source}' could not be built: "
-                      f"{session.clean(first_line)}", file=sys.stderr)
-                continue
-            try:  # tables a run decided (nested, named per row): from the stored schema
-                if state.record_stored_schema(name):
-                    tables = state.pipeline_tables(name)
-            except Exception as e:  # noqa: BLE001 - an unreachable destination: a note only
-                print(f"  ({name}: the stored schema was not read: "
-                      f"{session.clean(error_message(e).splitlines()[0])})", file=sys.stderr)
-            listed = ", ".join(t.table for t in tables) or "(no tables)"
-            print(f"  * {name}: {listed} ({'cached' if cached else 'discovered'})")
-    finally:
-        state.save()
-    if failed:
-        print(f"Error: {failed} pipeline(s) could not be prepared; the cache holds the others "
-              f"({os.path.join(project.project_dir, STATE_FILE)})", file=sys.stderr)
+    prepared = prepare_table_state(project, entities=session.entities())
+    for item in prepared.pipelines:
+        if item.error is not None:  # dlt appends its lookup trace: the first line only
+            print(f"  ! {item.name}: source '{item.source}' could not be built: "
+                  f"{session.clean(error_message(item.error).splitlines()[0])}", file=sys.stderr)
+            continue
+        if item.note is not None:
+            print(f"  ({item.name}: the stored schema was not read: "
+                  f"{session.clean(error_message(item.note).splitlines()[0])})", file=sys.stderr)
+        listed = ", ".join(item.tables) or "(no tables)"
+        print(f"  * {item.name}: {listed} ({'cached' if item.cached else 'discovered'})")
+    if prepared.failed:
+        print(f"Error: {len(prepared.failed)} pipeline(s) could not be prepared; the cache holds "
+              f"the others ({prepared.path})", file=sys.stderr)
         return 1
-    print(f"Table cache: {os.path.join(project.project_dir, STATE_FILE)}")
+    print(f"Table cache: {prepared.path}")
     return 0
 
 

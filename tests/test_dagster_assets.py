@@ -314,7 +314,7 @@ def test_current_in_a_step_is_the_runs_project_and_profile(
             }
         )
 
-    defs = build_definitions(str(shop_project), "dev", assets=[probe])
+    defs = Definitions.merge(build_definitions(str(shop_project), "dev"), Definitions([probe]))
     assert defs.resolve_asset_graph().get(K("probe")) is not None
 
     # the code location's resource: dev
@@ -370,7 +370,9 @@ def test_custom_translator_keys_groups_lineage_and_inputs(
     def order_count(orders: pd.DataFrame) -> None:
         seen["orders"] = orders
 
-    defs = build_definitions(str(shop_project), PROFILE, FlatKeys(), assets=[order_count])
+    defs = Definitions.merge(
+        build_definitions(str(shop_project), PROFILE, FlatKeys()), Definitions([order_count])
+    )
     graph = defs.resolve_asset_graph()
     flat = {K(f"{k.path[0]}__{k.path[1]}") for k in EXAMPLE_KEYS}
     assert set(graph.get_all_asset_keys()) == flat | {K("order_count")}
@@ -422,7 +424,9 @@ def test_a_translator_overriding_only_get_asset_spec_keys_everything(
     def order_count(orders: pd.DataFrame) -> None:
         seen["orders"] = orders
 
-    defs = build_definitions(str(shop_project), PROFILE, LakeSpecs(), assets=[order_count])
+    defs = Definitions.merge(
+        build_definitions(str(shop_project), PROFILE, LakeSpecs()), Definitions([order_count])
+    )
     graph = defs.resolve_asset_graph()
     ours = {lake(k) for k in EXAMPLE_KEYS | {LEGACY}}
     assert set(graph.get_all_asset_keys()) == ours | {K("order_count")}  # no unprefixed stubs

@@ -72,6 +72,11 @@ def test_cli_materializes_everything(tmp_path: Path) -> None:
     assert EXAMPLE_TABLES <= duckdb_tables(project)
     assert duckdb_query(project, "SELECT COUNT(*) FROM shop_raw.orders") == [(40,)]
     assert duckdb_query(project, "SELECT COUNT(*) FROM shop_reports.customer_totals") == [(10,)]
+    # the user asset of definitions.py (as the README shows it): orders over 50, read from the
+    # pipeline table and written back through the project's IO manager
+    big = duckdb_query(project, "SELECT COUNT(*) FROM shop_raw.orders WHERE amount > 50")
+    assert big[0][0] > 0
+    assert duckdb_query(project, "SELECT COUNT(*) FROM shop_reports.big_orders") == big
     # the tests profile was used, not dev
     assert not (project / "_data" / "dev" / "local" / "warehouse.duckdb").exists()
 
@@ -204,7 +209,10 @@ def test_webserver_asset_graph_and_daily_refresh_run(webserver: Server) -> None:
     assert repository == "__repository__"
 
     nodes = {tuple(n["assetKey"]["path"]): n for n in webserver.graphql(ASSET_NODES)["assetNodes"]}
-    assert set(nodes) == EXAMPLE_KEYS
+    # the project's tables and the user asset definitions.py adds, which reads shop_raw/orders
+    assert set(nodes) == EXAMPLE_KEYS | {("shop_reports", "big_orders")}
+    assert {tuple(d["path"]) for d in nodes[("shop_reports", "big_orders")][
+        "dependencyKeys"]} == {("shop_raw", "orders")}
     assert nodes[("shop_raw", "orders")]["groupName"] == "shop_pipeline"
     assert set(nodes[("shop_raw", "orders")]["kinds"]) == {"dlt", "duckdb"}
     assert "daily_refresh" in nodes[("shop_raw", "orders")]["jobNames"]

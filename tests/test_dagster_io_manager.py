@@ -33,13 +33,14 @@ K = AssetKey
 
 
 def reports_defs(project: Path, assets: list[AssetsDefinition]) -> Definitions:
-    """The example project plus `assets`; `reports_io` gets no path: build_definitions wires it."""
-    return build_definitions(
-        str(project),
-        PROFILE,
+    """The example project plus `assets`; `reports_io` gets the project's resource."""
+    project_defs = build_definitions(str(project), PROFILE)
+    return Definitions.merge(project_defs, Definitions(
         assets=assets,
-        resources={"reports_io": DltDatasetIOManager(dataset="shop_reports")},
-    )
+        resources={"reports_io": DltDatasetIOManager(
+            dataset="shop_reports", dlt_project=project_defs.resources["dlt_project"]
+        )},
+    ))
 
 
 def rows(project: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -287,14 +288,14 @@ def test_append_disposition_and_list_of_dicts(
     def events() -> list:
         return [{"id": 1, "kind": "a"}, {"id": 2, "kind": "b"}]
 
-    defs = build_definitions(
-        str(shop_project),
-        PROFILE,
+    project_defs = build_definitions(str(shop_project), PROFILE)
+    defs = Definitions.merge(project_defs, Definitions(
         assets=[events],
-        resources={
-            "events_io": DltDatasetIOManager(dataset="shop_reports", write_disposition="append")
-        },
-    )
+        resources={"events_io": DltDatasetIOManager(
+            dataset="shop_reports", write_disposition="append",
+            dlt_project=project_defs.resources["dlt_project"],
+        )},
+    ))
     for _ in range(2):
         result = run_assets(defs, instance, [key])
         assert result.success, failure_text(result)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from dagster import AssetIn, DagsterInstance, asset
+from dagster import AssetIn, DagsterInstance, Definitions, asset
 from dagster_support import EXAMPLE_KEYS, ORDERS, PROFILE, materializations, run_assets
 
 import dltplus_dagster
@@ -43,7 +43,9 @@ def test_no_deprecation_warning_from_the_package(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        defs = build_definitions(str(shop_project), PROFILE, assets=[big_orders])
+        defs = Definitions.merge(
+            build_definitions(str(shop_project), PROFILE), Definitions([big_orders])
+        )
         run = run_assets(defs, instance, run_config={"ops": {"dlt_pipeline_shop_pipeline": {
             "config": {"limit": 1, "refresh": "drop_sources"}}}})
         assert run.success

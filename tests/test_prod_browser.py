@@ -1,7 +1,9 @@
 """End to end in a real browser: `dagster dev` on the example project, headless Chromium.
 
 Starts `dagster dev` (webserver + daemon) on loopback for a copy of the example project with the
-`tests` profile, opens the asset catalog in Debian's Chromium through Playwright, checks the
+`tests` profile, served by each of the two code locations the repo ships: the root
+`definitions.py` (`build_definitions`) and the component-based `examples/dg_project`
+(`DltProjectComponent`), each with the user asset `shop_reports/big_orders`. It opens the asset catalog in Debian's Chromium through Playwright, checks the
 project's assets are listed, clicks "Materialize all" on the lineage page, waits for the run to
 succeed (GraphQL) and for the UI to show the assets materialized, and saves screenshots under
 `test-artifacts/`. Chromium is installed by `tests/services/ensure_browser.sh` when missing; a
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +27,8 @@ from typing import Any
 
 import pytest
 from helpers import REPO, copy_example, free_port, stop_group
+
+DG_EXAMPLE = REPO / "examples" / "dg_project"
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -43,6 +48,7 @@ ASSETS = [
     "shop_raw / products",
     "shop_raw / stores",
     "shop_reports / customer_totals",
+    "shop_reports / big_orders",  # the user asset next to the project's (IO manager)
 ]
 STARTUP_TIMEOUT = 90
 RUN_TIMEOUT = 120
@@ -79,7 +85,10 @@ def graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> d
 class DagsterDev:
     """`dagster dev` in its own process group, output to a log file."""
 
-    def __init__(self, tmp_path: Path, project_dir: Path) -> None:
+    def __init__(
+        self, tmp_path: Path, project_dir: Path, target: tuple[str, ...] = ("-f", "definitions.py"),
+        cwd: Path = REPO,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         home = tmp_path / "dagster_home"
@@ -95,8 +104,8 @@ class DagsterDev:
         dagster = Path(sys.executable).parent / "dagster"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
-            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-f", "definitions.py"],
-            cwd=REPO,
+            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), *target],
+            cwd=cwd,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -144,12 +153,29 @@ def chromium_problem() -> str | None:
     return ensure_chromium()
 
 
-@pytest.fixture
-def dagster_dev(tmp_path: Path, chromium_problem: str | None) -> Iterator[DagsterDev | None]:
+def component_location(tmp_path: Path) -> tuple[Path, tuple[str, ...], Path]:
+    """A copy of `examples/dg_project` next to a copy of the shop project (as in the repo):
+    (the shop project, `dagster dev`'s target arguments, its working dir)."""
+    dg_root = Path(shutil.copytree(
+        DG_EXAMPLE, tmp_path / "examples" / "dg_project",
+        ignore=shutil.ignore_patterns(".local_defs_state", "__pycache__", "*.egg-info"),
+    ))
+    project = copy_example(tmp_path / "examples" / "shop_project" / "shop_project")
+    return project, ("-m", "dg_shop.definitions", "-d", str(dg_root / "src")), dg_root
+
+
+@pytest.fixture(params=["definitions.py", "dg_component"])
+def dagster_dev(
+    request: pytest.FixtureRequest, tmp_path: Path, chromium_problem: str | None
+) -> Iterator[DagsterDev | None]:
     if chromium_problem:
         yield None  # no browser: no server either; the test fails with the reason
         return
-    server = DagsterDev(tmp_path, copy_example(tmp_path / "shop_project"))
+    if request.param == "dg_component":
+        project, target, cwd = component_location(tmp_path)
+        server = DagsterDev(tmp_path, project, target, cwd)
+    else:
+        server = DagsterDev(tmp_path, copy_example(tmp_path / "shop_project"))
     try:
         server.wait_ready()
         yield server
@@ -196,7 +222,7 @@ def dismiss_popups(page: Any) -> None:
 
 
 def test_materialize_all_from_the_browser(
-    chromium_problem: str | None, dagster_dev: DagsterDev | None
+    request: pytest.FixtureRequest, chromium_problem: str | None, dagster_dev: DagsterDev | None
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -204,6 +230,7 @@ def test_materialize_all_from_the_browser(
         pytest.fail(chromium_problem or "no dagster dev server", pytrace=False)
     ARTIFACTS.mkdir(exist_ok=True)
     base = dagster_dev.base
+    shot = "prod_browser" if request.node.callspec.id == "definitions.py" else "prod_browser_dg"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -216,7 +243,7 @@ def test_materialize_all_from_the_browser(
                 expect(page.get_by_text(name, exact=True).first).to_be_visible()
             dismiss_popups(page)
             expect(page.get_by_text("Never materialized").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "prod_browser_catalog_before.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{shot}_catalog_before.png"))
 
             # the lineage page shows the pipelines' groups; materialize everything from there
             page.goto(f"{base}/asset-groups")
@@ -240,11 +267,11 @@ def test_materialize_all_from_the_browser(
             dismiss_popups(page)
             expect(page.get_by_text("Never materialized")).to_have_count(0, timeout=30_000)
             expect(page.get_by_text("Materialized").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "prod_browser_catalog.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{shot}_catalog.png"))
 
             # the run page of the launched run shows it succeeded
             page.goto(f"{base}/runs/{run['runId']}")
             expect(page.get_by_text("Success").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "prod_browser_run.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{shot}_run.png"))
         finally:
             browser.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import AssetKey, AssetSpec, DagsterInstance, asset
+from dagster import AssetKey, AssetSpec, DagsterInstance, Definitions, asset
 from dagster._core.definitions.metadata import TableMetadataSet
 from dagster_support import materializations, md_value, run_assets
 from helpers import make_project
@@ -209,7 +209,7 @@ def test_per_row_tables_stand_alone_and_a_dbt_source_links_up(
     def stg_orders() -> None:
         """What dagster-dbt's default translator makes of `source('activity_data', ...)`."""
 
-    defs = build_definitions(str(root), assets=[stg_orders])
+    defs = Definitions.merge(build_definitions(str(root)), Definitions([stg_orders]))
     graph = defs.resolve_asset_graph()
     for table in ("click", "view", "buy"):
         assert graph.get(key(table)).parent_keys == set(), table

@@ -203,11 +203,14 @@ class TableSpecs:
 
 
 def build_project_assets(
-    project: Project, translator: DltProjectTranslator, exclude_keys: Sequence[AssetKey] = ()
+    project: Project, translator: DltProjectTranslator, exclude_keys: Sequence[AssetKey] = (),
+    state: TableListCache | None = None,
 ) -> ProjectAssets:
-    """All assets of a project for the definitions-time profile (keys never contain it)."""
-    entities = EntityFactory(project)
-    state = TableListCache(project, entities)
+    """All assets of a project for the definitions-time profile (keys never contain it).
+
+    `state` holds the pipelines' table lists (default: the project's own cache file)."""
+    entities = state.entities if state is not None else EntityFactory(project)
+    state = state or TableListCache(project, entities)
     result = ProjectAssets([], {}, {}, [])
     produced: set[AssetKey] = set(exclude_keys)
     try:

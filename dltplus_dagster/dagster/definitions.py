@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dagster import Definitions, ExecutorDefinition, multiprocess_executor
@@ -17,11 +17,16 @@ from dltplus_dagster.dagster.io_manager import DltDatasetIOManager
 from dltplus_dagster.dagster.resources import DltProjectResource, project_resource_for
 from dltplus_dagster.dagster.schedules import build_jobs_and_schedules
 from dltplus_dagster.dagster.translator import DltProjectTranslator
+from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.errors import ProjectInvalid
-from dltplus_dagster.project.project import Project, find_project_dir, load_project
+from dltplus_dagster.project.packaging import locate_project
+from dltplus_dagster.project.project import Project, load_project
+from dltplus_dagster.project.table_state import TableListCache
 from dltplus_dagster.project.validate import ensure_valid
 
 RESOURCE_KEY = "dlt_project"
+
+_REMOVED_ARGUMENTS = ("assets", "resources", "jobs", "schedules", "sensors", "asset_checks")
 
 
 def build_definitions(
@@ -29,69 +34,92 @@ def build_definitions(
     profile: str | None = None,
     translator: DltProjectTranslator | None = None,
     *,
-    assets: Sequence[Any] = (),
-    resources: Mapping[str, Any] | None = None,
-    jobs: Sequence[Any] = (),
-    schedules: Sequence[Any] = (),
-    sensors: Sequence[Any] = (),
-    asset_checks: Sequence[Any] = (),
+    state_path: str | None = None,
     max_concurrent: int | None = None,
     executor: ExecutorDefinition | None = None,
+    **removed: Any,
 ) -> Definitions:
     """Definitions for the project at `project_dir` (default: `DLT_PROJECT_DIR` or discovery).
 
+    `project_dir` may also name an installed project package (`"my_dlt_package"`, as the CLI's
+    `--project`); its default profile (`access`) applies unless `profile` is given.
+
     Pipelines, transformations and declared dataset tables become assets keyed
     `<dataset>/<table>`; the profile is a `DltProjectResource` under `dlt_project` (change it
-    per run in the Launchpad); jobs and schedules come from the manifest. Your own `assets`,
-    `resources` (e.g. `DltDatasetIOManager(dataset="reports")`, wired to the project
-    automatically), jobs, schedules and sensors are added. Loading extracts nothing.
+    per run in the Launchpad); `dlt_dataset_io` is the dataset IO manager; jobs and schedules
+    come from the manifest. Only what the project defines is returned: add your own code with
+    `Definitions.merge(build_definitions(...), Definitions(assets=[...], ...))`. Loading
+    extracts nothing. `state_path` is the table-list cache file (default
+    `.dlt/.dltplus_state.json` in the project; see `dltplus project prepare`).
 
     `executor` replaces the default (the multiprocess executor with one step at a time per
     local DuckDB file, see `LOCAL_FILE_TAG`), e.g. `dagster_celery.celery_executor` or
     `dagster_k8s.k8s_job_executor`; those do not apply the tag limits (see docs/deployment.md).
     """
-    root = project_dir or find_project_dir()
+    _refuse_removed(removed)
+    root, profile = locate_project(project_dir, profile)
     project = load_project(root, profile)
     # an invalid project fails the code location load with the located message of
     # `dltplus project validate`, not with whatever dlt raises building the assets
     ensure_valid(project)
-    translator = translator or DltProjectTranslator()
-    project_resource = project_resource_for(project.project_dir, profile)
-
-    user_keys = [k for a in assets for k in getattr(a, "keys", [])]
-    built = build_project_assets(project, translator, exclude_keys=user_keys)
-    _refuse_shared_keys(project, built)
-    project_jobs, project_schedules = build_jobs_and_schedules(project, built)
-
-    executor = executor or _default_executor(built.local_file_tags, max_concurrent)
-    return Definitions(
-        assets=[*built.assets, *assets],
-        asset_checks=list(asset_checks),
-        resources=_wired_resources(project_resource, resources or {}),
-        jobs=[*project_jobs, *jobs],
-        schedules=[*project_schedules, *schedules],
-        sensors=list(sensors),
-        executor=executor,
+    state = TableListCache(project, EntityFactory(project), state_path)
+    return project_definitions(
+        project, profile, state, translator, max_concurrent=max_concurrent, executor=executor
     )
 
 
-def _wired_resources(
-    project_resource: DltProjectResource, resources: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The project resource, the default dataset IO manager and the user's `resources`; a user
-    `DltDatasetIOManager` without a project gets this one."""
-    wired: dict[str, Any] = {
+def project_definitions(
+    project: Project,
+    profile: str | None,
+    state: TableListCache,
+    translator: DltProjectTranslator | None = None,
+    *,
+    max_concurrent: int | None = None,
+    executor: ExecutorDefinition | None = None,
+    adapt: Callable[[ProjectAssets], ProjectAssets] | None = None,
+) -> Definitions:
+    """The definitions of a validated project, its table lists read from `state`: the one
+    implementation under `build_definitions` and `DltProjectComponent`. `adapt` may select
+    and rewrap the built assets before jobs and schedules are made from them."""
+    translator = translator or DltProjectTranslator()
+    project_resource = project_resource_for(project.project_dir, profile)
+    built = build_project_assets(project, translator, state=state)
+    if adapt is not None:
+        built = adapt(built)
+    _refuse_shared_keys(project, built)
+    project_jobs, project_schedules = build_jobs_and_schedules(project, built)
+    return Definitions(
+        assets=built.assets,
+        resources=_wired_resources(project_resource),
+        jobs=project_jobs,
+        schedules=project_schedules,
+        executor=executor or _default_executor(built.local_file_tags, max_concurrent),
+    )
+
+
+def _refuse_removed(removed: Mapping[str, Any]) -> None:
+    """A clear TypeError for the arguments that moved to `Definitions.merge`."""
+    if not removed:
+        return
+    moved = [name for name in removed if name in _REMOVED_ARGUMENTS]
+    if moved:
+        raise TypeError(
+            f"build_definitions() no longer takes {', '.join(moved)}: it returns the project's "
+            "definitions only. Combine them with yours: Definitions.merge(build_definitions("
+            "...), Definitions(assets=[...], resources={...}))"
+        )
+    raise TypeError(
+        f"build_definitions() got unexpected keyword argument(s) {', '.join(removed)}"
+    )
+
+
+def _wired_resources(project_resource: DltProjectResource) -> dict[str, Any]:
+    """The project resource and the default dataset IO manager (`dlt_dataset_io`), which
+    writes an output into the dataset its asset key names (`<dataset>/<table>`)."""
+    return {
         RESOURCE_KEY: project_resource,
         DATASET_IO_MANAGER_KEY: DltDatasetIOManager(dlt_project=project_resource),
     }
-    for key, res in resources.items():
-        if isinstance(res, DltDatasetIOManager) and res.dlt_project is None:
-            res = DltDatasetIOManager(
-                dataset=res.dataset, write_disposition=res.write_disposition,
-                dlt_project=project_resource,
-            )
-        wired[key] = res
-    return wired
 
 
 def _default_executor(

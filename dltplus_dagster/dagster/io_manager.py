@@ -28,7 +28,9 @@ DEFAULT_PARTITION_COLUMN = "_partition_key"
 class DltDatasetIOManager(ConfigurableIOManager):
     """Writes asset outputs into dataset `dataset` and reads them back as pandas or pyarrow.
 
-    The table is the last part of the asset key (or the output's `table_name` metadata). Inputs
+    The table is the last part of the asset key (or the output's `table_name` metadata), the
+    dataset `dataset` (or the output's `dataset` metadata; when neither is set, the key's
+    next-to-last part: `shop_reports/big_orders` goes to `shop_reports`). Inputs
     are read from the dataset named by the upstream key (`<dataset>/<table>`), so this IO
     manager also loads tables written by project pipelines. Input metadata `columns` selects
     columns. Partitioned assets write and read only their partitions, in the column named by
@@ -70,7 +72,9 @@ class DltDatasetIOManager(ConfigurableIOManager):
         _check_output_type(obj, context)
         md = context.definition_metadata or {}
         table = normalize_table_name(str(md.get("table_name") or context.asset_key.path[-1]))
-        ds = self._dataset(str(md.get("dataset") or self.dataset))
+        # no dataset configured (the project's `dlt_dataset_io`): the one the key names
+        key_dataset = context.asset_key.path[-2] if len(context.asset_key.path) > 1 else ""
+        ds = self._dataset(str(md.get("dataset") or self.dataset or key_dataset))
         disposition = str(md.get("write_disposition") or self.write_disposition)
         rows = _num_rows(obj)
         if rows == 0 and disposition != "replace" and not context.has_asset_partitions:

@@ -88,6 +88,43 @@ def installed_packages() -> list[InstalledPackage]:
     return found
 
 
+def find_installed_project(name: str) -> InstalledPackage | None:
+    """The installed project package whose module or distribution is `name`, if any."""
+    for pkg in installed_packages():
+        if name in (pkg.module, pkg.distribution) and pkg.project_dir:
+            return pkg
+    return None
+
+
+def package_default_profile(pkg: InstalledPackage) -> str:
+    """The profile a package's project uses when none is given: what its `access_profile()`
+    (from `bind_package`) says, else `access` (`WORKSPACE__PROFILE` overrides both)."""
+    import importlib
+
+    module = importlib.import_module(pkg.module)
+    access_profile = getattr(module, "access_profile", None)
+    if callable(access_profile):
+        return str(access_profile())
+    return os.environ.get(PROFILE_ENV) or PACKAGE_DEFAULT_PROFILE
+
+
+def locate_project(value: str | None, profile: str | None = None) -> tuple[str, str | None]:
+    """The project dir and profile for `value`: a dir (or None: `DLT_PROJECT_DIR`, else a
+    search up from the cwd), or the module/distribution name of an installed project package,
+    whose default profile applies unless `profile` is given."""
+    from dltplus_dagster.project.errors import ProjectNotFound
+    from dltplus_dagster.project.project import find_project_dir
+
+    if not value:
+        return find_project_dir(), profile
+    if os.path.isdir(value):
+        return os.path.abspath(value), profile
+    pkg = find_installed_project(value)
+    if pkg is None or pkg.project_dir is None:
+        raise ProjectNotFound([f"{value} (not a directory, nor an installed dlt package)"])
+    return pkg.project_dir, profile or package_default_profile(pkg)
+
+
 def _doc_line(spec: Any) -> str:
     import ast
 

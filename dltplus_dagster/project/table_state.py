@@ -48,20 +48,30 @@ class PipelineTable:
 
 
 class TableListCache:
-    """Cached table lists of a project's pipelines."""
+    """Cached table lists of a project's pipelines.
 
-    def __init__(self, project: Project, entities: EntityFactory) -> None:
+    `path` is the cache file (default `.dlt/.dltplus_state.json` in the project dir; the Dagster
+    component keeps it in its defs state instead). With `offline`, a missing or stale list is
+    never looked up: the tables known without calling the source are used (see `known_tables`).
+    """
+
+    def __init__(
+        self, project: Project, entities: EntityFactory, path: str | None = None,
+        *, offline: bool = False,
+    ) -> None:
         self.project = project
         self.entities = entities
-        self.path = os.path.join(project.project_dir, STATE_FILE)
+        self.path = path or default_state_path(project)
+        self.offline = offline
         self._doc = self._read()
+        self._runs_doc: dict[str, Any] | None = None
         self._dirty = False
         self._discovered: set[str] = set()
         self._code_fp: str | None = None
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, path: str | None = None) -> dict[str, Any]:
         try:
-            with open(self.path, encoding="utf-8") as f:
+            with open(path or self.path, encoding="utf-8") as f:
                 doc = json.load(f)
             if isinstance(doc, dict) and doc.get("version") == _VERSION and isinstance(
                 doc.get("pipelines"), dict
@@ -126,6 +136,8 @@ class TableListCache:
         if isinstance(pipeline, str):
             pipeline = self.entities.resolve_pipeline(pipeline)
         pipeline_name, entity = pipeline.name, pipeline.entity
+        if self.offline:  # the state as prepared, even if stale: no source is called
+            return self.known_tables(pipeline_name)
         fp = self._fingerprint(pipeline_name)
         cached = self._doc["pipelines"].get(pipeline_name)
         if not (cached and cached.get("fingerprint") == fp):
@@ -199,13 +211,24 @@ class TableListCache:
                 yield PipelineTable(dynamic[0] if len(dynamic) == 1 else "", table)
 
     def _seen(self, pipeline_name: str) -> list[PipelineTable]:
-        entry = (self._doc["pipelines"].get(pipeline_name) or {}).get("seen") or {}
+        """Tables runs found: those in this file and, for a cache kept elsewhere (the
+        component's defs state), those runs recorded in the project's own file since."""
+        docs = [self._doc]
+        if self.path != default_state_path(self.project):
+            if self._runs_doc is None:
+                self._runs_doc = self._read(default_state_path(self.project))
+            docs.append(self._runs_doc)
         entity = self.project.pipelines[pipeline_name]
-        if (entry.get("dataset"), entry.get("destination")) != (
-            entity.dataset_name, entity.destination
-        ):
-            return []  # found for another dataset or destination than the manifest's now
-        return _tables(entry.get("tables"))
+        tables: list[PipelineTable] = []
+        for doc in docs:
+            entry = (doc["pipelines"].get(pipeline_name) or {}).get("seen") or {}
+            if (entry.get("dataset"), entry.get("destination")) != (
+                entity.dataset_name, entity.destination
+            ):
+                continue  # found for another dataset or destination than the manifest's now
+            names = {t.table for t in tables}
+            tables += [t for t in _tables(entry.get("tables")) if t.table not in names]
+        return tables
 
     def record_run(
         self, pipeline_name: str, schema: Any, dataset: str, destination: str,
@@ -325,6 +348,11 @@ class TableListCache:
                         parts.append(f"{p}:{os.path.getmtime(p)}")
             self._code_fp = hashlib.sha1("|".join(sorted(parts)).encode()).hexdigest()
         return self._code_fp
+
+
+def default_state_path(project: Project) -> str:
+    """The project's own cache file, `.dlt/.dltplus_state.json` in the project dir."""
+    return os.path.join(project.project_dir, STATE_FILE)
 
 
 def schema_tables(schema: Any) -> list[PipelineTable]:

@@ -46,7 +46,7 @@ Problem = tuple[KeyPath, str] | str
 """A key path and a message, or a message already located (`file:line: key: ...`)."""
 
 
-def validate_project(project: Project, *, tables: bool = True) -> list[str]:
+def validate_project(project: Project, *, tables: bool = True, state: Any = None) -> list[str]:
     """Problems with the references and names of `project` (empty when it is consistent).
 
     Each problem reads `<file>:<line>: <key path>: <message>`, e.g.
@@ -57,14 +57,15 @@ def validate_project(project: Project, *, tables: bool = True) -> list[str]:
     `build_definitions` finds it (cached, else the source factory is called: nothing is
     extracted) to check `resources:` and the tables pipelines and transformations write. The
     runner and the catalog check without it (a run builds its source itself): a project that
-    passes with `tables` passes without.
+    passes with `tables` passes without. `state` is the `TableListCache` to find the tables
+    with (default: the project's own cache file).
     """
-    return [text for _, text in _located_problems(project, tables)]
+    return [text for _, text in _located_problems(project, tables, state)]
 
 
-def _located_problems(project: Project, tables: bool) -> _Found:
+def _located_problems(project: Project, tables: bool, state: Any = None) -> _Found:
     """Every problem as (key path, or None when it came located; the formatted message)."""
-    checker = _Checker(project)
+    checker = _Checker(project, state)
     found: list[Problem] = [
         *checker.sources(),
         *checker.source_values(),
@@ -201,14 +202,14 @@ def _listed(names: Iterable[str]) -> str:
 class _Checker:
     """One pass over the project; caches what it resolved so each entity is checked once."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, state: Any = None) -> None:
         self.project = project
-        self.entities = EntityFactory(project)
+        self.entities = state.entities if state is not None else EntityFactory(project)
         self._source_ok: dict[str, str | None] = {}
         self._destination_ok: dict[str, str | None] = {}
         self._naming: dict[str | None, Any] = {}
         self.table_problems: list[Problem] = []
-        self._state: Any = None
+        self._state: Any = state
 
     @property
     def state(self) -> Any:

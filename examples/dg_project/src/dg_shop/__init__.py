@@ -1,0 +1,1 @@
+"""The shop dlt project as a Dagster project, through `DltProjectComponent`."""
