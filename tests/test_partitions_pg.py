@@ -70,7 +70,7 @@ def test_pg_partitions_started_together(pg_project: Path, pg_db: PgDatabase, tmp
     build_definitions(str(pg_project), "dev")  # the table list is cached before the runs
     script = tmp_path / "run_partition.py"
     script.write_text(SCRIPT, encoding="utf-8")
-    keys = ["2024-03-11", "2024-03-12", "2024-03-13"]
+    keys = ["2024-03-11", "2024-03-12", "2024-03-13", "2024-03-14"]
     env = clean_env(PARTITIONS_PG_DSN=pg_db.dsn)
     procs = [subprocess.Popen([sys.executable, str(script), str(pg_project), key], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -79,6 +79,33 @@ def test_pg_partitions_started_together(pg_project: Path, pg_db: PgDatabase, tmp
     for key, proc, out in zip(keys, procs, outputs, strict=True):
         assert proc.returncode == 0, f"partition {key} failed:\n{out[-3000:]}"
     assert day_counts(pg_db) == [(k, "", 2) for k in keys]
-    assert pg_db.query("SELECT COUNT(*) FROM raw._dlt_loads") == [(3,)]
+    assert pg_db.query("SELECT COUNT(*) FROM raw._dlt_loads") == [(4,)]
     names = {r[0] for r in pg_db.query("SELECT pipeline_name FROM raw._dlt_pipeline_state")}
     assert names == {f"events__partition__{k}" for k in keys}
+    # each run staged its merge in a dataset of its own (one shared `raw_staging` let a run
+    # merge another's rows and lose its own) and dropped it after loading
+    assert _staging_schemas(pg_db) == []
+
+
+def _staging_schemas(db: PgDatabase) -> list[str]:
+    return [r[0] for r in db.query(
+        "SELECT schema_name FROM information_schema.schemata "
+        "WHERE schema_name LIKE 'raw\\_staging%' ORDER BY 1")]
+
+
+def test_a_partition_stages_in_its_own_dataset(pg_project: Path, pg_db: PgDatabase) -> None:  # noqa: F811
+    """A partition run's merge goes through `raw_staging_p<hash of its dlt name>`, a dataset
+    no other partition uses, dropped after the load; an unpartitioned run keeps dlt's
+    `raw_staging`."""
+    from dltplus_dagster.project.entities import EntityFactory
+    from dltplus_dagster.project.partition_staging import staging_layout
+    from dltplus_dagster.project.project import load_project
+    from dltplus_dagster.project.runner import Runner
+
+    layouts = {staging_layout(f"events__partition__{k}") for k in ("2024-03-01", "2024-03-02")}
+    assert len(layouts) == 2 and all(len(x % "raw") < 63 for x in layouts)
+    project = load_project(str(pg_project), "dev")
+    runner = Runner(project, EntityFactory(project))
+    runner.run_pipeline("events", partition="2024-03-01")
+    assert day_counts(pg_db) == [("2024-03-01", "", 2)]
+    assert _staging_schemas(pg_db) == []

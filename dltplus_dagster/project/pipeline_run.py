@@ -15,6 +15,7 @@ from dltplus_dagster.project.duckdb_load import destination_with_load_settings
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.last_trace import scrub_last_trace
 from dltplus_dagster.project.local_files import local_file_config
+from dltplus_dagster.project.partition_staging import drop_own_staging, with_own_staging
 from dltplus_dagster.project.partitions import PartitionWindow
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub_secrets
@@ -129,6 +130,8 @@ class PipelineRun:
         """`dlt.pipeline()` arguments of this run (its progress collector)."""
         self.source_args: dict[str, Any] = dict(options.source_args)
         """The caller's source arguments, checked and coerced by `_check_options`."""
+        self.own_staging = False
+        """A partition run on a server destination: it stages in a dataset of its own."""
 
     @property
     def name(self) -> str:
@@ -168,6 +171,8 @@ class PipelineRun:
                     self.project, self.entities, self.name, self.pipeline, traces, self.secrets
                 ).wrap(self._attempt)
             info, attempts = self._run_attempts(attempt)
+            if self.own_staging:
+                drop_own_staging(self.pipeline)
         result = self._result(info, attempts, started)
         result.new_tables = self._record_tables()
         return result
@@ -180,6 +185,10 @@ class PipelineRun:
         self.pipeline_overrides = run_option_overrides(options, self.name)
         if options.partition is not None:  # a partition runs under a dlt pipeline name of its own
             self.pipeline_overrides["pipeline_name"] = self.dlt_name
+            destination = self.entities.get_destination(self.resolved.destination)
+            if with_own_staging(destination, self.dlt_name):  # and stages in its own dataset
+                self.pipeline_overrides["destination"] = destination
+                self.own_staging = True
         if options.source_args:
             source = self.resolved.source or ""
             factory = self.entities.get_source_factory(source)
