@@ -199,12 +199,14 @@ class DltProjectComponent(StateBackedComponent, Resolvable):
         return self.translation(spec, data) if self.translation is not None else spec
 
     def execute(
-        self, context: AssetExecutionContext, dlt_project: DltProjectResource
+        self, context: AssetExecutionContext, dlt_project: DltProjectResource, **kwargs: Any
     ) -> Iterator[Any]:
         """Run one step: the selected tables of a pipeline (through the project's runner), a
-        transformation, or the observation of declared tables. Override to add work around
-        it, e.g. `yield from super().execute(context, dlt_project)` between two log lines."""
-        yield from self._steps[context.op_def.name](context, dlt_project)
+        transformation, or the observation of declared tables. `kwargs` holds a pipeline
+        step's run `config` (`PipelineRunConfig`, the Launchpad's settings). Override to add
+        work around it, e.g. `yield from super().execute(context, dlt_project, **kwargs)`
+        between two log lines."""
+        yield from self._steps[context.op_def.name](context, dlt_project, **kwargs)
 
 
 class _ComponentTranslator(DltProjectTranslator):
