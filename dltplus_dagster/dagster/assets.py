@@ -71,10 +71,7 @@ def op_name(prefix: str, name: str) -> str:
 
 def _table_naming(entities: EntityFactory, destination: str) -> "NamingConvention":
     """dlt's naming convention of the destination: asset keys hold the tables' stored names."""
-    try:
-        return naming_for(entities.get_destination(destination) if destination else None)
-    except ProjectError:
-        return naming_for(None)
+    return entities.naming(destination or None)
 
 
 def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:

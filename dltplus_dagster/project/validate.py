@@ -36,7 +36,7 @@ from dltplus_dagster.project.errors import (
     SourceBuildError,
 )
 from dltplus_dagster.project.manifest import KeyPath, format_path
-from dltplus_dagster.project.names import collisions, dagster_name, naming_for
+from dltplus_dagster.project.names import collisions, dagster_name
 from dltplus_dagster.project.progress import progress_problem
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.trace_store import trace_pipeline_problem
@@ -204,7 +204,6 @@ class _Checker:
         self.entities = EntityFactory(project)
         self._source_ok: dict[str, str | None] = {}
         self._destination_ok: dict[str, str | None] = {}
-        self._naming: dict[str | None, Any] = {}
         self.table_problems: list[Problem] = []
         self._state: Any = None
 
@@ -433,16 +432,7 @@ class _Checker:
     # --- names --------------------------------------------------------------------------------
     def _naming_of(self, destination: str | None) -> Any:
         """dlt's naming convention on `destination` (dlt's default when None or broken)."""
-        if destination not in self._naming:
-            set_run_context(self.project)
-            dest = None
-            if destination is not None and not self._destination_problem(destination):
-                try:
-                    dest = self.entities.get_destination(destination)
-                except ProjectError:
-                    dest = None
-            self._naming[destination] = naming_for(dest)
-        return self._naming[destination]
+        return self.entities.naming(destination)
 
     def _dataset_sites(self) -> dict[str, KeyPath]:
         """Every dataset name in the manifest, at the first key that names it."""
