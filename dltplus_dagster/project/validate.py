@@ -204,6 +204,7 @@ class _Checker:
         self.entities = EntityFactory(project)
         self._source_ok: dict[str, str | None] = {}
         self._destination_ok: dict[str, str | None] = {}
+        self._resolved_refs: set[str] = set()
         self.table_problems: list[Problem] = []
         self._state: Any = None
 
@@ -231,10 +232,14 @@ class _Checker:
         if name not in self._source_ok:
             entity = self.project.sources.get(name)
             ref = (entity.type or name) if entity else name
+            if ref in self._resolved_refs:  # many sources of one type: import it once
+                self._source_ok[name] = None
+                return None
             set_run_context(self.project)  # project modules (`sources.x`) import from the project dir
             try:
                 resolve_source_ref(self.project, name, ref)
                 self._source_ok[name] = None
+                self._resolved_refs.add(ref)
             except ProjectError as e:
                 self._source_ok[name] = _source_reason(ref, e)
         return self._source_ok[name]
@@ -420,6 +425,8 @@ class _Checker:
     def source_values(self) -> Iterator[Problem]:
         """`with_args` and config values dlt cannot coerce to the source's typed arguments."""
         for name, entity in self.project.sources.items():
+            if not (entity.with_args or entity.config):
+                continue  # nothing to coerce: the factory is not needed
             if self._source_problem(name):
                 continue  # reported under sources.<name>
             try:
