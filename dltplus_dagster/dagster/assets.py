@@ -33,7 +33,7 @@ from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.translator import AssetKind, DltProjectTranslator, TableAssetData
 from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
-from dltplus_dagster.project.errors import ProjectError, SourceBuildError
+from dltplus_dagster.project.errors import SourceBuildError
 from dltplus_dagster.project.model import TableCheck, TransformationEntity
 from dltplus_dagster.project.names import dagster_name, naming_for
 from dltplus_dagster.project.project import Project

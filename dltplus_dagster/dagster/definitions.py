@@ -18,6 +18,7 @@ from dltplus_dagster.dagster.resources import DltProjectResource, project_resour
 from dltplus_dagster.dagster.schedules import build_jobs_and_schedules
 from dltplus_dagster.dagster.translator import DltProjectTranslator
 from dltplus_dagster.project.errors import ProjectInvalid
+from dltplus_dagster.project.gc_pause import gc_paused
 from dltplus_dagster.project.project import Project, find_project_dir, load_project
 from dltplus_dagster.project.validate import ensure_valid
 
@@ -50,6 +51,28 @@ def build_definitions(
     local DuckDB file, see `LOCAL_FILE_TAG`), e.g. `dagster_celery.celery_executor` or
     `dagster_k8s.k8s_job_executor`; those do not apply the tag limits (see docs/deployment.md).
     """
+    with gc_paused():  # one bulk of long-lived objects: see gc_pause.py
+        return _build_definitions(
+            project_dir, profile, translator, assets=assets, resources=resources, jobs=jobs,
+            schedules=schedules, sensors=sensors, asset_checks=asset_checks,
+            max_concurrent=max_concurrent, executor=executor,
+        )
+
+
+def _build_definitions(
+    project_dir: str | None,
+    profile: str | None,
+    translator: DltProjectTranslator | None,
+    *,
+    assets: Sequence[Any],
+    resources: Mapping[str, Any] | None,
+    jobs: Sequence[Any],
+    schedules: Sequence[Any],
+    sensors: Sequence[Any],
+    asset_checks: Sequence[Any],
+    max_concurrent: int | None,
+    executor: ExecutorDefinition | None,
+) -> Definitions:
     root = project_dir or find_project_dir()
     project = load_project(root, profile)
     # an invalid project fails the code location load with the located message of
