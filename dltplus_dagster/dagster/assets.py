@@ -35,7 +35,7 @@ from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import SourceBuildError
 from dltplus_dagster.project.model import TableCheck, TransformationEntity
-from dltplus_dagster.project.names import dagster_name, naming_for
+from dltplus_dagster.project.names import dagster_name, naming_for, stored_table_name
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
 from dltplus_dagster.project.runner import RunResult
@@ -124,7 +124,7 @@ class TableSpecs:
 
     def stored_name(self, table: str) -> str:
         """`table` as the destination stores it (dlt's naming convention)."""
-        return self.naming.normalize_tables_path(table)
+        return stored_table_name(self.naming, table)
 
     def data(
         self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()
