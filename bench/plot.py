@@ -67,3 +67,24 @@ def write_picture(rows: Sequence[dict[str, Any]], path: str, title: str = "") ->
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m bench.plot [results.json]`: the picture of a results file (default: latest)."""
+    import json
+    import os
+
+    from bench.common import REPO
+
+    results = argv[0] if argv else os.path.join(REPO, "bench", "results", "latest.json")
+    with open(results) as f:
+        doc = json.load(f)
+    path = os.path.splitext(results)[0] + ".png"
+    title = f"make bench, {doc.get('started_utc', '')[:16]} UTC: ours / peer"
+    return 0 if write_picture(doc["rows"], path, title) else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
