@@ -45,9 +45,14 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def pair_ratios(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """The per-repetition ratios a[i] / b[i] (pairs measured back to back)."""
+    return [x / y for x, y in zip(a, b)]
+
+
 def pair_ratio(a: Sequence[float], b: Sequence[float]) -> float:
     """Median of the per-repetition ratios a[i] / b[i] (pairs measured back to back)."""
-    return median([x / y for x, y in zip(a, b)])
+    return median(pair_ratios(a, b))
 
 
 def run_process(args: Sequence[str], cwd: str | None = None, env: Mapping[str, str] | None = None,

@@ -52,9 +52,9 @@ from dltplus_dagster.project.code_version import (
 )
 from dltplus_dagster.project.dataset import Dataset
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
-from dltplus_dagster.project.errors import ProjectError, SourceBuildError
+from dltplus_dagster.project.errors import SourceBuildError
 from dltplus_dagster.project.model import TableCheck, TableSpec, TransformationEntity
-from dltplus_dagster.project.names import dagster_name, naming_for
+from dltplus_dagster.project.names import dagster_name, naming_for, stored_table_name
 from dltplus_dagster.project.orchestration import OrchestrationKeys, merged
 from dltplus_dagster.project.project import Project
 from dltplus_dagster.project.redact import scrub, secret_values
@@ -92,10 +92,7 @@ def op_name(prefix: str, name: str) -> str:
 
 def _table_naming(entities: EntityFactory, destination: str) -> "NamingConvention":
     """dlt's naming convention of the destination: asset keys hold the tables' stored names."""
-    try:
-        return naming_for(entities.get_destination(destination) if destination else None)
-    except ProjectError:
-        return naming_for(None)
+    return entities.naming(destination or None)
 
 
 def _local_file_tag(entities: EntityFactory, destination: str) -> str | None:
@@ -157,7 +154,7 @@ class TableSpecs:
 
     def stored_name(self, table: str) -> str:
         """`table` as the destination stores it (dlt's naming convention)."""
-        return self.naming.normalize_tables_path(table)
+        return stored_table_name(self.naming, table)
 
     def data(
         self, table: str, description: str | None = None, deps: Sequence[AssetKey] = ()

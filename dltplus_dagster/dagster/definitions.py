@@ -19,6 +19,7 @@ from dltplus_dagster.dagster.schedules import build_jobs_and_schedules
 from dltplus_dagster.dagster.translator import DltProjectTranslator
 from dltplus_dagster.project.entities import EntityFactory
 from dltplus_dagster.project.errors import ProjectInvalid
+from dltplus_dagster.project.gc_pause import gc_paused
 from dltplus_dagster.project.packaging import locate_project
 from dltplus_dagster.project.project import Project, load_project
 from dltplus_dagster.project.table_state import TableListCache
@@ -58,14 +59,16 @@ def build_definitions(
     """
     _refuse_removed(removed)
     root, profile = locate_project(project_dir, profile)
-    project = load_project(root, profile)
-    # an invalid project fails the code location load with the located message of
-    # `dltplus project validate`, not with whatever dlt raises building the assets
-    ensure_valid(project)
-    state = TableListCache(project, EntityFactory(project), state_path)
-    return project_definitions(
-        project, profile, state, translator, max_concurrent=max_concurrent, executor=executor
-    )
+    with gc_paused():  # one bulk of long-lived objects: see gc_pause.py
+        project = load_project(root, profile)
+        # an invalid project fails the code location load with the located message of
+        # `dltplus project validate`, not with whatever dlt raises building the assets
+        ensure_valid(project)
+        state = TableListCache(project, EntityFactory(project), state_path)
+        return project_definitions(
+            project, profile, state, translator, max_concurrent=max_concurrent,
+            executor=executor,
+        )
 
 
 def project_definitions(
@@ -83,9 +86,10 @@ def project_definitions(
     and rewrap the built assets before jobs and schedules are made from them."""
     translator = translator or DltProjectTranslator()
     project_resource = project_resource_for(project.project_dir, profile)
-    built = build_project_assets(project, translator, state=state)
-    if adapt is not None:
-        built = adapt(built)
+    with gc_paused():  # the component comes here directly
+        built = build_project_assets(project, translator, state=state)
+        if adapt is not None:
+            built = adapt(built)
     _refuse_shared_keys(project, built)
     project_jobs, project_schedules = build_jobs_and_schedules(project, built)
     return Definitions(

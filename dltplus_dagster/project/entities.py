@@ -37,6 +37,7 @@ from dltplus_dagster.project.trace_store import trace_datasets
 if TYPE_CHECKING:
     import dlt
     from dlt.common.destination import Destination
+    from dlt.common.normalizers.naming import NamingConvention
     from dlt.extract.source import DltSource
 
 
@@ -142,6 +143,7 @@ class EntityFactory:
     def __init__(self, project: Project) -> None:
         self.project = project
         self._written_by_pipelines: dict[str, list[str]] | None = None
+        self._naming: dict[str | None, NamingConvention] = {}
 
     @property
     def allow_undefined_entities(self) -> bool:
@@ -321,6 +323,22 @@ class EntityFactory:
                 f"dlt.yml: destination '{name}' of type '{dest_type}' cannot be created: {e}. "
                 f"Declared destinations: {declared}"
             ) from e
+
+    def naming(self, destination: str | None) -> NamingConvention:
+        """dlt's naming convention of tables and datasets on destination `destination` (dlt's
+        default for None or a destination that cannot be created), found once per factory:
+        resolving a destination's capabilities resolves its whole config (~10 ms), and
+        hundreds of pipelines usually share a few destinations."""
+        if destination not in self._naming:
+            from dltplus_dagster.project.names import naming_for
+
+            set_run_context(self.project)  # `schema.naming` config is the project's
+            dest = None
+            if destination:
+                with contextlib.suppress(ProjectError):
+                    dest = self.get_destination(destination)
+            self._naming[destination] = naming_for(dest)
+        return self._naming[destination]
 
     def destination_type(self, name: str) -> str:
         """dlt's short type of destination `name` (`duckdb` for `dlt.destinations.duckdb`)."""

@@ -16,6 +16,7 @@ no Dagster.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,13 @@ def naming_for(destination: Any) -> NamingConvention:
     with scope:
         _, naming, _ = import_normalizers(configured_normalizers())
     return naming
+
+
+@functools.lru_cache(maxsize=8192)
+def stored_table_name(naming: NamingConvention, table: str) -> str:
+    """`table` as `naming` stores it (`normalize_tables_path`), remembered: definitions ask
+    for each table's stored name several times (key, spec, checks)."""
+    return naming.normalize_tables_path(table)
 
 
 def normalize_table_name(name: str) -> str:

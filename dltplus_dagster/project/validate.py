@@ -36,7 +36,7 @@ from dltplus_dagster.project.errors import (
     SourceBuildError,
 )
 from dltplus_dagster.project.manifest import KeyPath, format_path
-from dltplus_dagster.project.names import collisions, dagster_name, naming_for
+from dltplus_dagster.project.names import collisions, dagster_name
 from dltplus_dagster.project.partition_checks import partition_problems
 from dltplus_dagster.project.progress import progress_problem
 from dltplus_dagster.project.project import Project
@@ -207,7 +207,7 @@ class _Checker:
         self.entities = state.entities if state is not None else EntityFactory(project)
         self._source_ok: dict[str, str | None] = {}
         self._destination_ok: dict[str, str | None] = {}
-        self._naming: dict[str | None, Any] = {}
+        self._resolved_refs: set[str] = set()
         self.table_problems: list[Problem] = []
         self._state: Any = state
 
@@ -235,10 +235,14 @@ class _Checker:
         if name not in self._source_ok:
             entity = self.project.sources.get(name)
             ref = (entity.type or name) if entity else name
+            if ref in self._resolved_refs:  # many sources of one type: import it once
+                self._source_ok[name] = None
+                return None
             set_run_context(self.project)  # project modules (`sources.x`) import from the project dir
             try:
                 resolve_source_ref(self.project, name, ref)
                 self._source_ok[name] = None
+                self._resolved_refs.add(ref)
             except ProjectError as e:
                 self._source_ok[name] = _source_reason(ref, e)
         return self._source_ok[name]
@@ -424,6 +428,8 @@ class _Checker:
     def source_values(self) -> Iterator[Problem]:
         """`with_args` and config values dlt cannot coerce to the source's typed arguments."""
         for name, entity in self.project.sources.items():
+            if not (entity.with_args or entity.config):
+                continue  # nothing to coerce: the factory is not needed
             if self._source_problem(name):
                 continue  # reported under sources.<name>
             try:
@@ -436,16 +442,7 @@ class _Checker:
     # --- names --------------------------------------------------------------------------------
     def _naming_of(self, destination: str | None) -> Any:
         """dlt's naming convention on `destination` (dlt's default when None or broken)."""
-        if destination not in self._naming:
-            set_run_context(self.project)
-            dest = None
-            if destination is not None and not self._destination_problem(destination):
-                try:
-                    dest = self.entities.get_destination(destination)
-                except ProjectError:
-                    dest = None
-            self._naming[destination] = naming_for(dest)
-        return self._naming[destination]
+        return self.entities.naming(destination)
 
     def _dataset_sites(self) -> dict[str, KeyPath]:
         """Every dataset name in the manifest, at the first key that names it."""

@@ -1,0 +1,28 @@
+"""`gc_paused`: Python's cyclic garbage collector held off while a bulk of long-lived objects is built.
+
+Building the definitions of a large project allocates hundreds of thousands of objects that
+all live as long as the code location (specs, op and asset definitions, the manifest). The
+collector runs after every few hundred allocations and rescans the survivors each time: at
+500 pipelines that was about a quarter of the build's CPU time, for no garbage to find.
+Reference counting still frees everything as usual; only the cycle search waits until the
+block ends, and the collector is back on (if it was on) whatever happens inside.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector inside the block (re-entrant; restores the
+    enabled/disabled state it found)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

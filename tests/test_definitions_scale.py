@@ -1,0 +1,109 @@
+"""Definitions of many pipelines: per-destination work is done once, not once per pipeline, and
+the garbage-collector pause of the build never outlives it."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+from dagster import AssetSpec
+from helpers import make_project
+
+from dltplus_dagster import build_definitions
+from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
+from dltplus_dagster.project.entities import EntityFactory
+
+PIPELINES = 30
+
+SOURCE = '''
+import dlt
+
+
+@dlt.source
+def three():
+    @dlt.resource
+    def users():
+        yield [{"id": 1}]
+
+    @dlt.resource
+    def Orders():
+        yield [{"id": 1}]
+
+    return users, Orders
+'''
+
+
+def _manifest(n: int) -> str:
+    lines = ["project:", "  name: scale", "destinations:", "  warehouse:", "    type: duckdb",
+             "sources:"]
+    lines += [f"  src_{i}:\n    type: three.three" for i in range(n)]
+    lines.append("pipelines:")
+    lines += [f"  p_{i}:\n    source: src_{i}\n    destination: warehouse\n    dataset_name: ds_{i}"
+              for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture()
+def many(tmp_path: Path) -> Path:
+    return make_project(tmp_path, _manifest(PIPELINES), {"sources/three.py": SOURCE})
+
+
+def test_destination_resolved_once_per_factory_not_per_pipeline(
+    many: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolving a destination (its whole dlt config, ~10 ms) per pipeline made a 500-pipeline
+    load take seconds; the naming convention of a destination is found once per factory."""
+    calls: list[str] = []
+    original = EntityFactory.get_destination
+
+    def counting(self: EntityFactory, name: str) -> object:
+        calls.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(EntityFactory, "get_destination", counting)
+    defs = build_definitions(str(many))
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    # the keys still hold the destination's stored names (`Orders` -> `orders`)
+    assert {f"ds_{i}/{t}" for i in range(PIPELINES) for t in ("users", "orders")} <= keys
+    # the gate (a check of the destination and its naming) and the build (its naming)
+    assert calls.count("warehouse") <= 4, calls
+
+
+class _Recording(DltProjectTranslator):
+    """Records whether the cyclic garbage collector runs while the specs are built."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.gc_enabled: list[bool] = []
+        self.fail = fail
+
+    def get_asset_spec(self, data: TableAssetData) -> AssetSpec:
+        self.gc_enabled.append(gc.isenabled())
+        if self.fail:
+            raise RuntimeError("translator failed")
+        return super().get_asset_spec(data)
+
+
+def test_build_pauses_the_garbage_collector_and_restores_it(many: Path) -> None:
+    """The build allocates one bulk of long-lived objects: the collector waits until it ends."""
+    translator = _Recording()
+    assert gc.isenabled()
+    build_definitions(str(many), translator=translator)
+    assert translator.gc_enabled and not any(translator.gc_enabled)
+    assert gc.isenabled()  # back on after the build
+
+    gc.disable()
+    try:
+        build_definitions(str(many))
+        assert not gc.isenabled()  # a caller's own choice is left as it was
+    finally:
+        gc.enable()
+
+
+def test_build_restores_the_garbage_collector_when_it_fails(many: Path) -> None:
+    translator = _Recording(fail=True)
+    with pytest.raises(RuntimeError, match="translator failed"):
+        build_definitions(str(many), translator=translator)
+    assert translator.gc_enabled == [False]
+    assert gc.isenabled()
