@@ -422,3 +422,28 @@ def test_schedule_of_a_partitioned_pipeline_runs_the_latest_window(
                                 repository_def=defs.get_repository_def()) as context:
         result = schedule.evaluate_tick(context)
     assert [r.partition_key for r in result.run_requests or []] == ["2024-03-09"]
+
+
+def test_a_project_job_of_a_partitioned_pipeline_is_scheduled_by_window(
+    tmp_path: Path, instance: DagsterInstance
+) -> None:
+    """A `dagster.jobs` entry over a partitioned pipeline is a partitioned job, and a
+    `dagster.schedules` entry on it runs the latest complete window (a plain cron schedule
+    would start the job with no partition and fail every tick)."""
+    import datetime as dt
+
+    from dagster import build_schedule_context
+
+    yml = BASE_YML + (
+        "dagster:\n  jobs:\n    daily_events: {pipelines: [events]}\n"
+        "  schedules:\n    morning: {job: daily_events, cron: \"0 6 * * *\"}\n"
+    )
+    defs = build_definitions(str(events_project(tmp_path, yml)), "dev")
+    job = defs.resolve_job_def("daily_events")
+    assert job.partitions_def is not None
+    schedule = defs.resolve_schedule_def("morning")
+    tick = dt.datetime(2024, 3, 10, 6, tzinfo=dt.UTC)
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                repository_def=defs.get_repository_def()) as context:
+        result = schedule.evaluate_tick(context)
+    assert [r.partition_key for r in result.run_requests or []] == ["2024-03-09"]

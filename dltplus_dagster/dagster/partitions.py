@@ -74,12 +74,16 @@ def run_partition(context: AssetExecutionContext) -> dict[str, Any]:
 
 
 def pipeline_schedule(
-    name: str, cron: str, job: Any, spec: PartitionsSpec | None, pipeline: str
+    name: str, cron: str, job: Any, spec: PartitionsSpec | None, pipeline: str,
+    timezone: str | None = None, description: str | None = None,
 ) -> ScheduleDefinition:
-    """A pipeline's `schedule:`; over time-window partitions each tick runs the latest window
-    complete at the tick (validation refuses a schedule on static or dynamic partitions)."""
+    """A pipeline's `schedule:` (or a `dagster.schedules` entry of a job); over time-window
+    partitions each tick runs the latest window complete at the tick (validation refuses a
+    schedule on static or dynamic partitions). `timezone` is the tick's (default: the
+    partitions')."""
     if spec is None:
-        return ScheduleDefinition(name=name, cron_schedule=cron, job=job)
+        return ScheduleDefinition(name=name, cron_schedule=cron, job=job,
+                                  execution_timezone=timezone, description=description)
     windows = partitions_def(spec, pipeline)
     assert windows is not None
 
@@ -91,5 +95,5 @@ def pipeline_schedule(
 
     return ScheduleDefinition(
         name=name, cron_schedule=cron, job=job, execution_fn=latest_window,
-        execution_timezone=timezone_of(spec),
+        execution_timezone=timezone or timezone_of(spec), description=description,
     )

@@ -9,6 +9,7 @@ from dagster import AssetKey, AssetSelection, ScheduleDefinition, define_asset_j
 from dltplus_dagster.dagster.assets import ProjectAssets
 from dltplus_dagster.dagster.partitions import pipeline_schedule
 from dltplus_dagster.project.errors import ManifestError
+from dltplus_dagster.project.partition_checks import job_partitions_spec
 from dltplus_dagster.project.project import Project
 
 
@@ -42,15 +43,12 @@ def build_jobs_and_schedules(
                 ("dagster", "schedules", name, "job"),
                 f"job '{sched.job}' is not defined; jobs: {', '.join(jobs) or '(none)'}",
             )
-        schedules.append(
-            ScheduleDefinition(
-                name=name,
-                cron_schedule=sched.cron,
-                job=jobs[sched.job],
-                execution_timezone=sched.timezone,
-                description=sched.description,
-            )
-        )
+        # a partitioned job's tick runs its latest time window
+        windows = job_partitions_spec(project, project.dagster.jobs.get(sched.job))
+        schedules.append(pipeline_schedule(
+            name, sched.cron, jobs[sched.job], windows, sched.job, sched.timezone,
+            sched.description,
+        ))
     return list(jobs.values()), schedules
 
 

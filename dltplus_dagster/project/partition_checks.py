@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from dltplus_dagster.project.manifest import KeyPath
-from dltplus_dagster.project.model import PartitionsSpec
+from dltplus_dagster.project.model import DagsterJob, PartitionsSpec
 from dltplus_dagster.project.partitions import (
     WINDOW_PLACEHOLDERS,
+    fmt_of,
     is_time_window,
     placeholders_in,
     spec_problems,
+    timezone_of,
 )
 from dltplus_dagster.project.project import Project
 
@@ -42,6 +44,71 @@ def partition_problems(project: Project) -> Iterator[tuple[KeyPath, str]]:
                 "none (materialize their keys, or use a sensor)"
             )
     yield from _placements(project)
+    yield from _job_problems(project)
+
+
+def job_partitions(project: Project, job: DagsterJob) -> list[tuple[str, PartitionsSpec | None]]:
+    """The pipelines and transformations a `dagster.jobs` entry names, with their partitions
+    (None: unpartitioned). Its `assets:` selection strings are Dagster's to resolve."""
+    members: list[tuple[str, PartitionsSpec | None]] = []
+    for name in job.pipelines:
+        if name in project.pipelines:
+            members.append((f"pipeline {name}", project.pipelines[name].partitions))
+    for name in job.transformations:
+        if name in project.transformations:
+            members.append((f"transformation {name}", project.transformations[name].partitions))
+    return members
+
+
+def job_partitions_spec(project: Project, job: DagsterJob | None) -> PartitionsSpec | None:
+    """The one partitions spec of a job's members (validation refuses a mix), if any."""
+    if job is None:
+        return None
+    return next((spec for _, spec in job_partitions(project, job) if spec is not None), None)
+
+
+def _identity(spec: PartitionsSpec | None, who: str) -> tuple[Any, ...]:
+    """What makes two `partitions:` blocks the same Dagster partitions definition."""
+    if spec is None:
+        return ("none",)
+    if spec.type == "static":
+        return ("static", tuple(spec.values or ()))
+    if spec.type == "dynamic":  # named after its pipeline or transformation
+        return ("dynamic", who)
+    return (spec.type, str(spec.start), str(spec.end), timezone_of(spec), fmt_of(spec))
+
+
+def _describe(spec: PartitionsSpec | None) -> str:
+    if spec is None:
+        return "unpartitioned"
+    if spec.type == "static":
+        return f"static {', '.join(spec.values or [])}"
+    if spec.type == "dynamic":
+        return "dynamic"
+    return f"{spec.type} from {spec.start}"
+
+
+def _job_problems(project: Project) -> Iterator[tuple[KeyPath, str]]:
+    """A Dagster asset job runs one partitions definition, so a job may not mix partitioned
+    and unpartitioned members, or different partitions (Dagster's own error would name no
+    key); a schedule of a partitioned job runs its latest time window, which static and
+    dynamic partitions do not have."""
+    for name, job in project.dagster.jobs.items():
+        members = job_partitions(project, job)
+        if len({_identity(spec, who) for who, spec in members}) > 1:
+            listed = "; ".join(f"{who}: {_describe(spec)}" for who, spec in members)
+            key = "pipelines" if job.pipelines else "transformations"
+            yield ("dagster", "jobs", name, key), (
+                f"the job mixes partitions ({listed}); a Dagster job runs one partitions "
+                "definition: make one job per partitions"
+            )
+    for name, sched in project.dagster.schedules.items():
+        spec = job_partitions_spec(project, project.dagster.jobs.get(sched.job))
+        if spec is not None and not is_time_window(spec):
+            yield ("dagster", "schedules", name, "job"), (
+                f"job '{sched.job}' runs {spec.type} partitions; a schedule runs the latest "
+                "time window and they have none (materialize their keys, or use a sensor)"
+            )
 
 
 def _placements(project: Project) -> Iterator[tuple[KeyPath, str]]:
