@@ -42,11 +42,15 @@ def with_own_staging(destination: Destination[Any, Any], dlt_name: str) -> bool:
 def drop_own_staging(pipeline: dlt.Pipeline) -> None:
     """Drop the run's staging dataset, if the load made one. A failure to drop only logs:
     the rows are loaded, and the next run of the partition reuses the dataset."""
+    from dlt.destinations.job_client_impl import SqlJobClientWithStagingDataset
+
     try:
         client = pipeline.destination_client()
-        with client, client.with_staging_dataset():  # type: ignore[attr-defined]
-            if client.sql_client.has_dataset():  # type: ignore[attr-defined]
-                client.sql_client.drop_dataset()  # type: ignore[attr-defined]
+        if not isinstance(client, SqlJobClientWithStagingDataset):
+            return
+        with client, client.with_staging_dataset():
+            if client.sql_client.has_dataset():
+                client.sql_client.drop_dataset()
     except Exception as e:  # noqa: BLE001  # cleanup after a successful load
         logger.warning(
             "pipeline %s: could not drop its partition staging dataset: %s",
