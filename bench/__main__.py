@@ -133,12 +133,21 @@ def catalog_rows(work: str, raw: dict) -> list[dict]:
     ]
 
 
+def partition_rows(work: str, raw: dict) -> list[dict]:
+    """Benchmark 6: a 30-partition single-run backfill vs one unpartitioned run and dagster-dlt;
+    4 partitions started at once."""
+    from bench.partitions import partition_rows as rows_of
+
+    return rows_of(run_worker("partitions", work, "1000000"), raw, row)
+
+
 SECTIONS: list[tuple[str, Callable[[str, dict], list[dict]]]] = [
     ("pipeline asset overhead", pipeline_rows),
     ("definitions load", defs_rows),
     ("IO manager", io_rows),
     ("streaming memory", memory_rows),
     ("catalog access", catalog_rows),
+    ("partition backfill", partition_rows),
 ]
 
 
