@@ -31,6 +31,7 @@ from dltplus_dagster.dagster.metadata import (
     stored_table_schema,
     table_metadata,
 )
+from dltplus_dagster.dagster.partition_lock import partition_file_lock
 from dltplus_dagster.dagster.partitions import backfill_policy_of, partitions_def, run_partition
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.run_config import PipelineRunConfig
@@ -320,7 +321,7 @@ def pipeline_assets(
     ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
         selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
         resources = _resources_to_run([resource_by_key[k] for k in selected], len(specs))
-        with dlt_project.bind_current() as run_project:
+        with dlt_project.bind_current() as run_project, contextlib.ExitStack() as turn:
             runner = dlt_project.runner()
             # a working dir per run and pipeline: parallel runs never share local state; dlt
             # restores state and schemas from the destination into the fresh dir
@@ -328,6 +329,7 @@ def pipeline_assets(
             try:
                 # the Launchpad's run config and the run's partition (key or range)
                 options = {**config.runner_kwargs(), **run_partition(context)}
+                turn.enter_context(partition_file_lock(runner, name, options))  # run + reads
                 result = runner.run_pipeline(
                     name, resources=resources, pipelines_dir=work_dir, **options
                 )
