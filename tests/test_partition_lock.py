@@ -1,6 +1,6 @@
-"""A partition's Dagster asset keeps its turn at the local DuckDB file from the load through the
-reads of its materialization (row counts, schemas, checks): read after the lock was released,
-they collided with the next partition's load (`python -m bench partition` showed it: one of 4
+"""A partition's Dagster asset reads the local DuckDB file for its materialization (row counts,
+schemas, checks) in its turn: under the destination lock the runs take. Read outside it, they
+collided with the next partition's load (`python -m bench partition` showed it: one of 4
 partitions started together failed with "DuckDB file ... is locked by another process")."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def materialize_reading(root: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: A
         result = materialize(list(defs.assets or []), resources=defs.resources, instance=inst,
                              selection=[EVENTS], **kwargs)
     assert result.success
-    assert not lock_is_held(lock)  # released after the run
+    assert not lock_is_held(lock)  # released after the reads
     return seen
 
 

@@ -321,7 +321,7 @@ def pipeline_assets(
     ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
         selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
         resources = _resources_to_run([resource_by_key[k] for k in selected], len(specs))
-        with dlt_project.bind_current() as run_project, contextlib.ExitStack() as turn:
+        with dlt_project.bind_current() as run_project:
             runner = dlt_project.runner()
             # a working dir per run and pipeline: parallel runs never share local state; dlt
             # restores state and schemas from the destination into the fresh dir
@@ -329,7 +329,6 @@ def pipeline_assets(
             try:
                 # the Launchpad's run config and the run's partition (key or range)
                 options = {**config.runner_kwargs(), **run_partition(context)}
-                turn.enter_context(partition_file_lock(runner, name, options))  # run + reads
                 result = runner.run_pipeline(
                     name, resources=resources, pipelines_dir=work_dir, **options
                 )
@@ -346,10 +345,11 @@ def pipeline_assets(
                     "not assets yet: reload the definitions to see them"
                 )
             ds = dlt_project.catalog().dataset(result.dataset_name, result.destination_name)
-            yield from _pipeline_results(
-                context, run_project, ds, result, {k: table_by_key[k] for k in selected},
-                runner.secrets,
-            )
+            with partition_file_lock(runner, name, options):  # its reads take their turn too
+                yield from _pipeline_results(
+                    context, run_project, ds, result, {k: table_by_key[k] for k in selected},
+                    runner.secrets,
+                )
             _remove_run_dir(work_dir)  # kept on failure, for inspection
 
     return _pipeline_asset

@@ -67,8 +67,7 @@ def local_destination_lock(
 ) -> Iterator[None]:
     """Runs into one local DuckDB file (`<local_dir>/<destination>.duckdb`) one at a time: a
     file lock per destination and profile, waited for as long as the other run takes. Other
-    destinations take parallel loads: no lock. Re-entrant in a thread (one lock object per
-    file): a partition's Dagster asset holds it around the run and the reads after it."""
+    destinations take parallel loads: no lock."""
     from filelock import FileLock, Timeout
 
     from dltplus_dagster.project.local_files import LOCAL_FILE_LOADERS
@@ -78,8 +77,7 @@ def local_destination_lock(
         return
     lock_dir = os.path.join(project.data_dir, "locks")
     os.makedirs(lock_dir, exist_ok=True)
-    lock = FileLock(os.path.join(lock_dir, f"destination__{destination}.lock"), poll_interval=0.2,
-                    is_singleton=True)
+    lock = FileLock(os.path.join(lock_dir, f"destination__{destination}.lock"), poll_interval=0.2)
     try:
         lock.acquire(timeout=0)
     except Timeout:
