@@ -16,7 +16,8 @@ checked afterwards (outside the timing): exactly ROWS rows and one dlt load.
 - dagster-dlt: `@dlt_assets(partitions_def=DailyPartitionsDefinition(...),
   backfill_policy=BackfillPolicy.single_run())` (its default for time windows), the body passing
   `context.partition_time_window` to the source, as its docs show; its `dlt.pipeline()` is
-  created before the timing, as in benchmark 1.
+  created before the timing, as in benchmark 1;
+- dagster-dlt unpartitioned (no target, for scale): what partitioning costs the peer.
 
 Then 4 partitions are materialized as 4 processes at once into one DuckDB file
 (`python -m bench.partitions --one PROJECT_DIR KEY` each): failures, rows per partition exact.
