@@ -196,6 +196,14 @@ def pipeline_memory_rows(work: str, raw: dict) -> list[dict]:
     return rows
 
 
+def partition_rows(work: str, raw: dict) -> list[dict]:
+    """Benchmark 7: a 30-partition single-run backfill vs one unpartitioned run and dagster-dlt;
+    4 partitions started at once."""
+    from bench.partitions import partition_rows as rows_of
+
+    return rows_of(run_worker("partitions", work, "1000000"), raw, row)
+
+
 SECTIONS: list[tuple[str, Callable[[str, dict], list[dict]]]] = [
     ("pipeline asset overhead", pipeline_rows),
     ("definitions load", defs_rows),
@@ -203,7 +211,7 @@ SECTIONS: list[tuple[str, Callable[[str, dict], list[dict]]]] = [
     ("streaming memory", memory_rows),
     ("catalog access", catalog_rows),
     ("pipeline memory", pipeline_memory_rows),
-    # ("partitions", partition_rows),  # issue 15 item 1: once partitions land
+    ("partition backfill", partition_rows),
 ]
 
 

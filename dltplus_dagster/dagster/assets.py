@@ -31,6 +31,7 @@ from dltplus_dagster.dagster.metadata import (
     stored_table_schema,
     table_metadata,
 )
+from dltplus_dagster.dagster.partition_lock import partition_file_lock
 from dltplus_dagster.dagster.partitions import backfill_policy_of, partitions_def, run_partition
 from dltplus_dagster.dagster.resources import DltProjectResource
 from dltplus_dagster.dagster.run_config import PipelineRunConfig
@@ -341,10 +342,11 @@ def pipeline_assets(
                     "not assets yet: reload the definitions to see them"
                 )
             ds = dlt_project.catalog().dataset(result.dataset_name, result.destination_name)
-            yield from _pipeline_results(
-                context, run_project, ds, result, {k: table_by_key[k] for k in selected},
-                runner.secrets,
-            )
+            with partition_file_lock(runner, name, options):  # its reads take their turn too
+                yield from _pipeline_results(
+                    context, run_project, ds, result, {k: table_by_key[k] for k in selected},
+                    runner.secrets,
+                )
             _remove_run_dir(work_dir)  # kept on failure, for inspection
 
     return _pipeline_asset
