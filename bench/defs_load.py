@@ -155,19 +155,47 @@ def run(work: str) -> dict:
     return out
 
 
-def component_vs_build(work: str, n: int = 500) -> dict | None:
-    """HOOK (issue 15, item 3, second half): the Dagster component's load from its defs state
-    vs `build_definitions()` of the same project (target: within 0.3 s).
+COMPONENT_STATE = """\
+import pathlib
+from dltplus_dagster.dagster.component import DltProjectComponent
 
-    `dltplus_dagster/dagster/component.py` (`DltProjectComponent`, a `StateBackedComponent`)
-    is being built elsewhere; until it exists this returns None and `python -m bench` shows
-    the row as pending. To fill it in: write the component's defs state for the project of
-    `prepare(work, n)` once (untimed), then alternate two in-process timings as `build_time`
-    does: loading the component's definitions from that state, and `build_definitions()`;
-    return {"component": [...], "build": [...]} (seconds per repetition).
-    """
-    import importlib.util
+DltProjectComponent(project_dir={project!r}).write_state_to_path(pathlib.Path({state!r}))
+"""
 
-    if importlib.util.find_spec("dltplus_dagster.dagster.component") is None:
-        return None
-    return None  # the component exists: write the timing described above
+COMPONENT_BUILD = (
+    "import time, pathlib, dagster, dlt, dagster_dlt, dlt.sources.helpers.requests, "
+    "dltplus_dagster.dagster.definitions; "
+    "from dagster.components.core.component_tree import ComponentTree; "
+    "from dltplus_dagster.dagster.component import DltProjectComponent; "
+    "context = ComponentTree.for_test().load_context; "
+    "t = time.perf_counter(); "
+    "c = DltProjectComponent(project_dir={project!r}); "
+    "c.build_defs_from_state(context, pathlib.Path({state!r})).resolve_asset_graph(); "
+    "print(time.perf_counter() - t)"
+)
+"""In-process time of the component's definitions from its defs state (libraries imported
+beforehand, as `BUILD`): what a code server does on a load once `dg utils refresh-defs-state`
+wrote the state."""
+
+
+def component_vs_build(work: str, n: int = 500) -> dict:
+    """The Dagster component's load from its defs state vs `build_definitions()` of the same
+    project (issue 15, item 3: within 0.3 s), both in-process with the libraries imported
+    first. The state is written once, untimed, as `dg utils refresh-defs-state` does."""
+    root = prepare(work, n)
+    project = os.path.join(root, "project")
+    state = os.path.join(root, "component_state.json")
+    subprocess.run([PYTHON, "-c", COMPONENT_STATE.format(project=project, state=state)],
+                   cwd=root, env={**os.environ, **ENV}, check=True, capture_output=True)
+    build_time(root, "defs_ours")  # fills the project's own cache (the build's warm state)
+
+    def component() -> float:
+        out = subprocess.run(
+            [PYTHON, "-c", COMPONENT_BUILD.format(project=project, state=state)], cwd=root,
+            env={**os.environ, **ENV}, capture_output=True, text=True, check=True,
+        )
+        return float(out.stdout.strip().splitlines()[-1])
+
+    times = alternate({"component": component,
+                       "build": lambda: build_time(root, "defs_ours")}, warmup=0)
+    return {"component": times["component"], "build": times["build"]}
