@@ -189,9 +189,10 @@ class TableSpecs:
         out; tables the project writes go through the dataset IO manager."""
         data = self.data(table, description, deps)
         spec = self.translator.get_asset_spec(data)
-        identity = dict(table_identity(data))
-        missing = {k: v for k, v in identity.items() if k not in spec.metadata}
-        if missing:
+        identity_keys = ("dlt/dataset", "dlt/table", "dlt/destination", f"dlt/{self.kind}")
+        if not all(k in spec.metadata for k in identity_keys):
+            identity = dict(table_identity(data))
+            missing = {k: v for k, v in identity.items() if k not in spec.metadata}
             spec = spec.merge_attributes(metadata=missing)
         return spec if self.kind == "external" else spec.with_io_manager_key(DATASET_IO_MANAGER_KEY)
 
@@ -292,10 +293,13 @@ def pipeline_assets(
     resource_by_key: dict[AssetKey, str] = {}
     table_by_key: dict[AssetKey, str] = {}
     checks: list[AssetCheckSpec] = []
-    key_by_table = {t.table: table_specs.key(t.table, t.description) for t in tables}
+    # one translator call per table; a nested table's again with its parent's key as dep
+    first = {t.table: table_specs.spec(t.table, t.description) for t in tables}
+    key_by_table = {table: spec.key for table, spec in first.items()}
     for t in tables:
         parent = key_by_table.get(t.parent or "")
-        spec = table_specs.spec(t.table, t.description, [parent] if parent is not None else ())
+        spec = (first[t.table] if parent is None
+                else table_specs.spec(t.table, t.description, [parent]))
         specs.append(spec)
         resource_by_key[spec.key] = t.resource
         table_by_key[spec.key] = table_specs.stored_name(t.table)
