@@ -21,6 +21,7 @@ _LAZY = {
     "DltProjectTranslator": ("dltplus_dagster.dagster.translator", "DltProjectTranslator"),
     "DltTableMetadataSet": ("dltplus_dagster.dagster.metadata", "DltTableMetadataSet"),
     "PipelineRunConfig": ("dltplus_dagster.dagster.run_config", "PipelineRunConfig"),
+    "run_config_of": ("dltplus_dagster.dagster.run_config", "run_config_of"),
     "DltProjectComponent": ("dltplus_dagster.dagster.component", "DltProjectComponent"),
 }
 

@@ -90,10 +90,10 @@ class TaggedComponent(DltProjectComponent):
         spec = super().get_asset_spec(data)
         return spec.merge_attributes(tags={"team": f"{data.kind}-team"})
 
-    def execute(self, context: dg.AssetExecutionContext, dlt_project: DltProjectResource,
-                **kwargs: Any) -> Iterator[Any]:
+    def execute(self, context: dg.AssetExecutionContext, dlt_project: DltProjectResource
+                ) -> Iterator[Any]:
         TaggedComponent.calls.append(context.op_def.name)
-        yield from super().execute(context, dlt_project, **kwargs)
+        yield from super().execute(context, dlt_project)
 
 
 @pytest.fixture()

@@ -9,7 +9,6 @@ swaps the step body, with Dagster's own decorators and the factories' op setting
 # (the `dlt_project` resource) at decoration time
 
 import fnmatch
-import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, cast
@@ -25,12 +24,11 @@ from dagster import (
 
 from dltplus_dagster.dagster.assets import ProjectAssets
 from dltplus_dagster.dagster.resources import DltProjectResource
-from dltplus_dagster.dagster.run_config import PipelineRunConfig
+from dltplus_dagster.dagster.run_config import run_config_schema
 
-StepFn = Callable[..., Iterator[Any]]
-"""A step body: what a pipeline, transformation or observation asset runs, called as
-`(context, dlt_project, **kwargs)`; a pipeline step also takes its run `config`
-(`PipelineRunConfig`)."""
+StepFn = Callable[[AssetExecutionContext, DltProjectResource], Iterator[Any]]
+"""A step body: what a pipeline, transformation or observation asset runs (a pipeline's run
+config is `context.op_execution_context.op_config`, see `run_config.run_config_of`)."""
 
 
 def table_path(spec: AssetSpec) -> str:
@@ -92,28 +90,14 @@ def _rebuilt(
     original = cast("StepFn", op.compute_fn.decorated_fn)  # type: ignore[union-attr]  # a decorated op
     body = wrap(op.name, original) if wrap is not None else original
 
-    step: Callable[..., Iterator[Any]]
-    if "config" in inspect.signature(original).parameters:  # a pipeline: the Launchpad's config
-
-        def _configured_step(
-            context: AssetExecutionContext, dlt_project: DltProjectResource,
-            config: PipelineRunConfig,
-        ) -> Iterator[Any]:
-            yield from body(context, dlt_project, config=config)
-
-        step = _configured_step
-    else:
-
-        def _step(context: AssetExecutionContext, dlt_project: DltProjectResource) -> Iterator[Any]:
-            yield from body(context, dlt_project)
-
-        step = _step
+    def _step(context: AssetExecutionContext, dlt_project: DltProjectResource) -> Iterator[Any]:
+        yield from body(context, dlt_project)
 
     keys = {s.key for s in specs}
     if _observable(assets_def):
         return cast("AssetsDefinition", multi_observable_source_asset(
             name=op.name, specs=specs, can_subset=True, description=op.description,
-        )(step))
+        )(_step))
     return multi_asset(
         name=op.name,
         specs=specs,
@@ -124,4 +108,5 @@ def _rebuilt(
         description=op.description,
         partitions_def=assets_def.partitions_def,
         backfill_policy=assets_def.backfill_policy,
-    )(step)
+        config_schema=run_config_schema() if op.has_config_field else None,  # a pipeline's
+    )(_step)

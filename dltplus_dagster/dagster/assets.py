@@ -34,7 +34,7 @@ from dltplus_dagster.dagster.metadata import (
 from dltplus_dagster.dagster.partition_lock import partition_file_lock
 from dltplus_dagster.dagster.partitions import backfill_policy_of, partitions_def, run_partition
 from dltplus_dagster.dagster.resources import DltProjectResource
-from dltplus_dagster.dagster.run_config import PipelineRunConfig
+from dltplus_dagster.dagster.run_config import run_config_of, run_config_schema
 from dltplus_dagster.dagster.schema_change_check import (
     contract_violation_results,
     schema_change_result,
@@ -316,10 +316,12 @@ def pipeline_assets(
         description=entity.description or f"dlt pipeline {name}",
         partitions_def=partitions_def(entity.partitions, name),
         backfill_policy=backfill_policy_of(entity.partitions),
+        config_schema=run_config_schema(),  # PipelineRunConfig: ops.<op name>.config
     )
     def _pipeline_asset(
-        context: AssetExecutionContext, dlt_project: DltProjectResource, config: PipelineRunConfig
+        context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
+        config = run_config_of(context)  # the Launchpad's PipelineRunConfig
         selected = [k for k in specs_keys(specs) if k in context.selected_asset_keys]
         resources = _resources_to_run([resource_by_key[k] for k in selected], len(specs))
         with dlt_project.bind_current() as run_project:

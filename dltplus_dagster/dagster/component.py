@@ -182,7 +182,10 @@ class DltProjectComponent(StateBackedComponent, Resolvable):
         )
 
     def _adapt(self, built: ProjectAssets) -> ProjectAssets:
-        return rebuild_assets(built, self.select, self._wrap_step)
+        # steps are rebuilt around `execute` only when a subclass overrides it: the default
+        # runs the step body as it is (a rebuild costs a second multi_asset per pipeline)
+        overridden = type(self).execute is not DltProjectComponent.execute
+        return rebuild_assets(built, self.select, self._wrap_step if overridden else None)
 
     def _wrap_step(self, op_name: str, body: StepFn) -> StepFn:
         self._steps[op_name] = body
@@ -199,14 +202,14 @@ class DltProjectComponent(StateBackedComponent, Resolvable):
         return self.translation(spec, data) if self.translation is not None else spec
 
     def execute(
-        self, context: AssetExecutionContext, dlt_project: DltProjectResource, **kwargs: Any
+        self, context: AssetExecutionContext, dlt_project: DltProjectResource
     ) -> Iterator[Any]:
         """Run one step: the selected tables of a pipeline (through the project's runner), a
-        transformation, or the observation of declared tables. `kwargs` holds a pipeline
-        step's run `config` (`PipelineRunConfig`, the Launchpad's settings). Override to add
-        work around it, e.g. `yield from super().execute(context, dlt_project, **kwargs)`
-        between two log lines."""
-        yield from self._steps[context.op_def.name](context, dlt_project, **kwargs)
+        transformation, or the observation of declared tables. A pipeline step's Launchpad
+        settings are `run_config_of(context)` (`PipelineRunConfig`). Override to add work
+        around it, e.g. `yield from super().execute(context, dlt_project)` between two log
+        lines."""
+        yield from self._steps[context.op_def.name](context, dlt_project)
 
 
 class _ComponentTranslator(DltProjectTranslator):
