@@ -447,3 +447,22 @@ def test_a_project_job_of_a_partitioned_pipeline_is_scheduled_by_window(
                                 repository_def=defs.get_repository_def()) as context:
         result = schedule.evaluate_tick(context)
     assert [r.partition_key for r in result.run_requests or []] == ["2024-03-09"]
+
+
+def test_static_keys_nobody_would_choose(tmp_path: Path) -> None:
+    """Keys with a slash, unicode and a space, and two that a slug maps alike (`eu/west`,
+    `eu_west`): each loads its own row under a dlt pipeline name of its own."""
+    keys = ["eu/west", "eu_west", "ünï code"]
+    yml = BASE_YML.replace("values: [eu, us, apac]", f"values: {keys!r}")
+    project = events_project(tmp_path, yml)
+    defs = build_definitions(str(project), "dev")
+    with DagsterInstance.ephemeral() as inst:
+        for key in keys:
+            assert materialize(list(defs.assets or []), resources=defs.resources, instance=inst,
+                               selection=[AssetKey(["geo", "region_rows"])],
+                               partition_key=key).success
+    assert duckdb_rows(project, "SELECT region, value FROM geo.region_rows ORDER BY 1") == [
+        (k, len(k)) for k in sorted(keys)
+    ]
+    names = duckdb_rows(project, "SELECT pipeline_name FROM geo._dlt_pipeline_state")
+    assert len({n for (n,) in names}) == 3

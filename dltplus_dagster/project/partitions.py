@@ -67,6 +67,9 @@ def spec_problems(spec: PartitionsSpec) -> list[Problem]:
         problems.append(((), "`values` (the partition keys) is required for static partitions"))
     elif spec.type == "static" and len(set(spec.values or [])) != len(spec.values or []):
         problems.append((("values",), "the partition keys are not unique"))
+    elif spec.type == "static" and any(not str(v).strip() for v in spec.values or []):
+        # Dagster runs an empty key as no partition at all
+        problems.append((("values",), "a partition key is empty"))
     if is_time_window(spec):
         problems += _time_problems(spec)
     return problems
