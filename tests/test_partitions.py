@@ -233,6 +233,12 @@ def test_partitions_started_together_all_succeed(tmp_path: Path) -> None:
     assert days == [(k, 2) for k in keys]
     assert duckdb_rows(root, "SELECT COUNT(*) FROM raw._dlt_loads") == [(4,)]
     assert not any(Path(root, "_data", "dev", "runs").glob("*/*"))  # run dirs cleaned up
+    # the runs took turns on the file, so they merged through dlt's one staging dataset (a
+    # server destination's partition stages in its own: tests/test_partitions_pg.py)
+    schemas = {r[0] for r in duckdb_rows(root, "SELECT schema_name FROM "
+                                               "information_schema.schemata")}
+    assert "raw_staging" in schemas
+    assert not [s for s in schemas if s.startswith("raw_staging_p")]
 
 
 # --- runner and CLI -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dltplus_dagster.project.run_options import (
     run_option_overrides,
 )
 from dltplus_dagster.project.run_policies import (
+    is_local_file_destination,
     local_destination_lock,
     pipeline_lock,
     retry_schema_races,
@@ -185,10 +186,14 @@ class PipelineRun:
         self.pipeline_overrides = run_option_overrides(options, self.name)
         if options.partition is not None:  # a partition runs under a dlt pipeline name of its own
             self.pipeline_overrides["pipeline_name"] = self.dlt_name
-            destination = self.entities.get_destination(self.resolved.destination)
-            if with_own_staging(destination, self.dlt_name):  # and stages in its own dataset
-                self.pipeline_overrides["destination"] = destination
-                self.own_staging = True
+            # and stages in a dataset of its own, unless its runs take turns on a local file
+            # (`_destination_file_lock`): then dlt's one staging dataset is never shared, and
+            # dropping an own one would cost each run a connection
+            if not is_local_file_destination(self.resolved.destination_type):
+                destination = self.entities.get_destination(self.resolved.destination)
+                if with_own_staging(destination, self.dlt_name):
+                    self.pipeline_overrides["destination"] = destination
+                    self.own_staging = True
         if options.source_args:
             source = self.resolved.source or ""
             factory = self.entities.get_source_factory(source)
