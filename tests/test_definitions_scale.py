@@ -12,7 +12,8 @@ from helpers import make_project
 
 from dltplus_dagster import build_definitions
 from dltplus_dagster.dagster.translator import DltProjectTranslator, TableAssetData
-from dltplus_dagster.project.entities import EntityFactory
+from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
+from dltplus_dagster.project.table_state import TableListCache
 
 PIPELINES = 30
 
@@ -69,6 +70,38 @@ def test_destination_resolved_once_per_factory_not_per_pipeline(
     assert {f"ds_{i}/{t}" for i in range(PIPELINES) for t in ("users", "orders")} <= keys
     # the gate (a check of the destination and its naming) and the build (its naming)
     assert calls.count("warehouse") <= 4, calls
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_gate_and_build_find_each_table_list_once(
+    many: Path, monkeypatch: pytest.MonkeyPatch, cache: str
+) -> None:
+    """The gate checks the table lists the build then reads: one `TableListCache` for both,
+    so a load from a warm cache works out each pipeline's list (fingerprint, cache entry,
+    runs' tables) once. On a cold cache each source factory is called once; the gate writes
+    the lists found, and the build reads them back from the file, which other loaders may
+    have written meanwhile."""
+    if cache == "warm":
+        build_definitions(str(many))
+    found: list[str] = []
+    discovered: list[str] = []
+    original, discover = TableListCache._pipeline_tables, TableListCache._discover
+
+    def counting(self: TableListCache, pipeline: ResolvedPipeline) -> object:
+        found.append(pipeline.name)
+        return original(self, pipeline)
+
+    def counting_discover(self: TableListCache, *args: object) -> object:
+        discovered.append(str(args[-1]))
+        return discover(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TableListCache, "_pipeline_tables", counting)
+    monkeypatch.setattr(TableListCache, "_discover", counting_discover)
+    defs = build_definitions(str(many))
+    assert len(defs.resolve_asset_graph().get_all_asset_keys()) == 2 * PIPELINES
+    names = sorted(f"p_{i}" for i in range(PIPELINES))
+    assert sorted(found) == (names if cache == "warm" else sorted(names * 2))
+    assert sorted(discovered) == ([] if cache == "warm" else names)
 
 
 class _Recording(DltProjectTranslator):

@@ -45,7 +45,7 @@ from dltplus_dagster.dagster.translator import (
     AssetKind,
     DltProjectTranslator,
     TableAssetData,
-    table_identity,
+    identity_metadata,
 )
 from dltplus_dagster.project.code_version import (
     pipeline_code_version,
@@ -191,7 +191,7 @@ class TableSpecs:
         spec = self.translator.get_asset_spec(data)
         identity_keys = ("dlt/dataset", "dlt/table", "dlt/destination", f"dlt/{self.kind}")
         if not all(k in spec.metadata for k in identity_keys):
-            identity = dict(table_identity(data))
+            identity = identity_metadata(data)
             missing = {k: v for k, v in identity.items() if k not in spec.metadata}
             spec = spec.merge_attributes(metadata=missing)
         return spec if self.kind == "external" else spec.with_io_manager_key(DATASET_IO_MANAGER_KEY)

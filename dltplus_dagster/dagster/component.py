@@ -165,7 +165,6 @@ class DltProjectComponent(StateBackedComponent, Resolvable):
         (the project's own cache, filled by calling source factories on a miss), with a
         warning saying so."""
         project, profile = self._load_project()
-        ensure_valid(project, tables=state_path is None)
         entities = EntityFactory(project)
         if state_path is None:
             logger.warning(
@@ -177,6 +176,7 @@ class DltProjectComponent(StateBackedComponent, Resolvable):
             state = TableListCache(project, entities)
         else:
             state = TableListCache(project, entities, str(state_path), offline=True)
+        ensure_valid(project, tables=state_path is None, state=state)
         return project_definitions(
             project, profile, state, _ComponentTranslator(self), adapt=self._adapt
         )

@@ -63,8 +63,8 @@ def build_definitions(
         project = load_project(root, profile)
         # an invalid project fails the code location load with the located message of
         # `dltplus project validate`, not with whatever dlt raises building the assets
-        ensure_valid(project)
         state = TableListCache(project, EntityFactory(project), state_path)
+        ensure_valid(project, state=state)  # the lists it finds are the ones the build reads
         return project_definitions(
             project, profile, state, translator, max_concurrent=max_concurrent,
             executor=executor,

@@ -68,6 +68,10 @@ class TableListCache:
         self._dirty = False
         self._discovered: set[str] = set()
         self._code_fp: str | None = None
+        self._fingerprints: dict[str, str] = {}
+        self._lists: dict[str, list[PipelineTable]] = {}
+        """Table lists found since the file was last read: the gate and the build of one
+        definitions load ask for each pipeline's list once each."""
 
     def _read(self, path: str | None = None) -> dict[str, Any]:
         try:
@@ -118,6 +122,7 @@ class TableListCache:
             logger.info("table cache not written (%s): %s", self.path, e)
             return False
         self._doc = doc
+        self._lists.clear()  # the file may hold other processes' lists and runs now
         self._discovered.clear()
         self._dirty = False
         return True
@@ -133,8 +138,16 @@ class TableListCache:
 
         `pipeline` is a pipeline's name or the pipeline resolved already. A source that cannot
         be built raises `SourceBuildError` naming the pipeline."""
+        name = pipeline if isinstance(pipeline, str) else pipeline.name
+        if name in self._lists:
+            return list(self._lists[name])
         if isinstance(pipeline, str):
             pipeline = self.entities.resolve_pipeline(pipeline)
+        tables = self._pipeline_tables(pipeline)
+        self._lists[name] = tables
+        return list(tables)
+
+    def _pipeline_tables(self, pipeline: ResolvedPipeline) -> list[PipelineTable]:
         pipeline_name, entity = pipeline.name, pipeline.entity
         if self.offline:  # the state as prepared, even if stale: no source is called
             return self.known_tables(pipeline_name)
@@ -320,6 +333,11 @@ class TableListCache:
         return sample_source_args(self.entities, self.entities.resolve_pipeline(pipeline_name))
 
     def _fingerprint(self, pipeline_name: str) -> str:
+        if pipeline_name not in self._fingerprints:  # the project does not change meanwhile
+            self._fingerprints[pipeline_name] = self._compute_fingerprint(pipeline_name)
+        return self._fingerprints[pipeline_name]
+
+    def _compute_fingerprint(self, pipeline_name: str) -> str:
         entity = self.project.pipelines[pipeline_name]
         source_entry = self.project.resolved.get("sources", {}).get(entity.source or "", None)
         payload = json.dumps(

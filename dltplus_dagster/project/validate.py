@@ -95,7 +95,8 @@ _checked_lock = threading.Lock()
 
 
 def ensure_valid(
-    project: Project, *, tables: bool = True, scope: Sequence[KeyPath] | None = None
+    project: Project, *, tables: bool = True, scope: Sequence[KeyPath] | None = None,
+    state: Any = None,
 ) -> None:
     """The one gate: raise `ProjectInvalid` with `validate_project`'s problems, if any.
 
@@ -104,7 +105,8 @@ def ensure_valid(
     refuse they refuse with `validate`'s messages. `scope` (see `pipeline_scope`,
     `dataset_scope`) limits the refusal to problems at or below those keys: running one
     pipeline is not refused for another pipeline's typo. The problems are found once per
-    loaded `Project` object.
+    loaded `Project` object. `state` is the `TableListCache` to check the table lists of
+    (default: the project's own cache file): a build passes the one it reads them from.
     """
     key = (id(project), tables)
     with _checked_lock:
@@ -112,7 +114,7 @@ def ensure_valid(
     if hit is not None and hit[0]() is project:
         found = hit[1]
     else:
-        found = _located_problems(project, tables)
+        found = _located_problems(project, tables, state)
         with _checked_lock:
             _checked[key] = (weakref.ref(project, lambda _: _checked.pop(key, None)), found)
     problems = [
