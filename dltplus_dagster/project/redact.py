@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -36,6 +37,7 @@ _SECRET_KEY = re.compile(
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """True for keys whose values are secrets by name (`password`, `credentials`, `*_token`...)."""
     name = str(key).replace("-", "_").strip()
@@ -44,6 +46,8 @@ def is_secret_key(key: str) -> bool:
 
 def mask_url(text: str) -> str:
     """Replace the password of any `scheme://user:password@host` in `text`."""
+    if "@" not in text:  # no URL with a password (most values: redact walks every string)
+        return text
     return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
 
 

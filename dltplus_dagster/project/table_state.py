@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.entities import EntityFactory, ResolvedPipeline
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.project import Project
@@ -297,6 +298,9 @@ class TableListCache:
         table_names: dict[str, str],
         pipeline_name: str = "",
     ) -> tuple[list[PipelineTable], list[str]]:
+        # the source's config resolves, and its modules import, in the project's context
+        # (another pipeline's source may have switched it): set here, where a source is built
+        set_run_context(self.project)
         source = self.entities.get_source(source_name, **self._partition_args(pipeline_name))
         # a resource the source does not have is a typo, never silently dropped
         for key, names in (("resources", selection or []), ("table_names", list(table_names))):

@@ -529,8 +529,7 @@ class _Checker:
 
         result: dict[str, list[str]] = {}
         for name, p in self.project.pipelines.items():
-            set_run_context(self.project)
-            try:
+            try:  # a list not cached calls the source factory in the project's run context
                 result[name] = [t.table for t in self.state.pipeline_tables(name)]
             except SourceBuildError:
                 # a source that cannot be built here (config set only where runs execute, a
