@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
 
 import pytest
-from dagster import AssetSpec
+from dagster import AssetSpec, Definitions
 from helpers import make_project
 
 from dltplus_dagster import build_definitions
@@ -118,13 +119,28 @@ class _Recording(DltProjectTranslator):
         return super().get_asset_spec(data)
 
 
-def test_build_pauses_the_garbage_collector_and_restores_it(many: Path) -> None:
-    """The build allocates one bulk of long-lived objects: the collector waits until it ends."""
+def test_build_pauses_the_garbage_collector_and_restores_it(
+    many: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build allocates one bulk of long-lived objects: the collector waits until it ends.
+    The asset graph Dagster resolves from the definitions is part of the bulk: it is resolved
+    (and cached) inside the pause."""
     translator = _Recording()
+    resolved_with_gc: list[bool] = []
+    resolve = Definitions.resolve_asset_graph
+
+    def recording(self: Definitions) -> Any:
+        resolved_with_gc.append(gc.isenabled())
+        return resolve(self)
+
+    monkeypatch.setattr(Definitions, "resolve_asset_graph", recording)
     assert gc.isenabled()
-    build_definitions(str(many), translator=translator)
+    defs = build_definitions(str(many), translator=translator)
     assert translator.gc_enabled and not any(translator.gc_enabled)
+    assert resolved_with_gc == [False]
     assert gc.isenabled()  # back on after the build
+    monkeypatch.undo()
+    assert len(defs.resolve_asset_graph().get_all_asset_keys()) == 2 * PIPELINES
 
     gc.disable()
     try:

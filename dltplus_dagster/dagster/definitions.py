@@ -90,15 +90,20 @@ def project_definitions(
         built = build_project_assets(project, translator, state=state)
         if adapt is not None:
             built = adapt(built)
-    _refuse_shared_keys(project, built)
-    project_jobs, project_schedules = build_jobs_and_schedules(project, built)
-    return Definitions(
-        assets=built.assets,
-        resources=_wired_resources(project_resource),
-        jobs=project_jobs,
-        schedules=project_schedules,
-        executor=executor or _default_executor(built.local_file_tags, max_concurrent),
-    )
+        _refuse_shared_keys(project, built)
+        project_jobs, project_schedules = build_jobs_and_schedules(project, built)
+        defs = Definitions(
+            assets=built.assets,
+            resources=_wired_resources(project_resource),
+            jobs=project_jobs,
+            schedules=project_schedules,
+            executor=executor or _default_executor(built.local_file_tags, max_concurrent),
+        )
+        # Dagster resolves the asset graph of the definitions it loads (and caches it): done
+        # here, while the collector still waits, the graph's objects are not rescanned a few
+        # times as they are promoted, and a graph Dagster refuses fails this call
+        defs.resolve_asset_graph()
+    return defs
 
 
 def _refuse_removed(removed: Mapping[str, Any]) -> None:
