@@ -150,6 +150,15 @@ def test_build_pauses_the_garbage_collector_and_restores_it(
         gc.enable()
 
 
+def test_what_the_build_made_is_in_the_oldest_generation_when_it_returns(many: Path) -> None:
+    """The bulk is moved to the collector's oldest generation as the pause ends, unscanned:
+    the collections after the build do not scan it as young objects."""
+    defs = build_definitions(str(many))
+    assets_def = next(iter(defs.assets or []))
+    assert gc.is_tracked(assets_def)
+    assert any(o is assets_def for o in gc.get_objects(generation=2))
+
+
 def test_build_restores_the_garbage_collector_when_it_fails(many: Path) -> None:
     translator = _Recording(fail=True)
     with pytest.raises(RuntimeError, match="translator failed"):

@@ -25,4 +25,15 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            _promote_survivors()
             gc.enable()
+
+
+def _promote_survivors() -> None:
+    """Move every tracked object to the oldest generation, unscanned (`freeze` then `unfreeze`
+    only relink lists). Otherwise the first collections after the pause scan the whole bulk
+    as the youngest generation, then again as it is promoted: ~0.1 s at 500 pipelines, for
+    objects that live as long as the code location. Unreachable cycles among them are found
+    by the next full collection instead of the next young one."""
+    gc.freeze()
+    gc.unfreeze()
