@@ -43,7 +43,7 @@ from dltplus_dagster import (
     build_definitions,
     current,
 )
-from dltplus_dagster.dagster.translator import TableAssetData, identity_metadata, table_identity
+from dltplus_dagster.dagster.translator import TableAssetData, identity_metadata
 from dltplus_dagster.project.errors import ProjectNotFound
 
 K = AssetKey
@@ -481,7 +481,8 @@ def test_spec_identity_is_the_typed_metadata_set(kind: Any) -> None:
     it is exactly what `DltTableMetadataSet` splats, and reads back typed."""
     data = TableAssetData(kind=kind, entity="Wéird name", dataset="d-1", table="t.2",
                           destination="warehouse", destination_type="duckdb")
-    assert identity_metadata(data) == dict(table_identity(data))
+    assert identity_metadata(data) == dict(DltTableMetadataSet(
+        dataset="d-1", table="t.2", destination="warehouse", **{kind: "Wéird name"}))
     typed = DltTableMetadataSet.extract(DltProjectTranslator().get_asset_spec(data).metadata)
     assert getattr(typed, kind) == "Wéird name"
     assert (typed.dataset, typed.table, typed.destination) == ("d-1", "t.2", "warehouse")

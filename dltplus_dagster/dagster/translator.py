@@ -8,7 +8,6 @@ from typing import Literal
 
 from dagster import AssetKey, AssetSpec
 
-from dltplus_dagster.dagster.metadata import DltTableMetadataSet
 from dltplus_dagster.dagster.orchestration import automation_condition, dep_keys, freshness_policy
 from dltplus_dagster.project.names import dagster_name
 from dltplus_dagster.project.orchestration import OrchestrationKeys
@@ -91,22 +90,13 @@ class DltProjectTranslator:
         )
 
 
-def table_identity(data: TableAssetData) -> DltTableMetadataSet:
+def identity_metadata(data: TableAssetData) -> dict[str, str]:
     """The `dlt/*` metadata that says which table an asset is and who writes it. Every spec
     carries it (the asset factories add it when a translator leaves it out): lineage and the
-    IO manager find tables by it, whatever key the translator gave them."""
-    return DltTableMetadataSet(
-        dataset=data.dataset, table=data.table, destination=data.destination,
-        pipeline=data.entity if data.kind == "pipeline" else None,
-        transformation=data.entity if data.kind == "transformation" else None,
-        external=data.entity if data.kind == "external" else None,
-    )
-
-
-def identity_metadata(data: TableAssetData) -> dict[str, str]:
-    """`dict(table_identity(data))`, the entries a spec's metadata holds, without building the
-    pydantic model (a 500-pipeline build makes 1,500 of them; `tests/test_dagster_assets.py`
-    checks that both agree)."""
+    IO manager find tables by it, whatever key the translator gave them. The entries of a
+    `DltTableMetadataSet` (read them back typed with its `extract`), written as a plain dict:
+    a 500-pipeline build makes 1,500 of them (`tests/test_dagster_assets.py` checks both
+    agree)."""
     return {
         "dlt/dataset": data.dataset, "dlt/table": data.table,
         "dlt/destination": data.destination, f"dlt/{data.kind}": data.entity,

@@ -12,6 +12,12 @@ from __future__ import annotations
 LOCAL_FILE_LOADERS = ("duckdb",)
 """Destination types that read load files once from the local disk, in this process."""
 
+
+def is_local_file_destination(destination_type: str) -> bool:
+    """A destination writing one local file (DuckDB): one writer process at a time, and its
+    load files are read once, here."""
+    return destination_type in LOCAL_FILE_LOADERS
+
 _DEFAULTS: dict[str, tuple[str | bool, tuple[str, ...]]] = {
     # key under `<pipeline>.`: (value, keys that mean someone chose already)
     "data_writer.compression": (
@@ -28,7 +34,7 @@ _DEFAULTS: dict[str, tuple[str | bool, tuple[str, ...]]] = {
 
 def local_file_config(destination_type: str, pipeline_name: str) -> dict[str, str | bool]:
     """Config values (dotted keys) for a run of `pipeline_name`; empty for other destinations."""
-    if destination_type not in LOCAL_FILE_LOADERS:
+    if not is_local_file_destination(destination_type):
         return {}
     return {
         f"{pipeline_name}.{key}": value

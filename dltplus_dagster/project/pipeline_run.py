@@ -14,7 +14,7 @@ from dltplus_dagster.project.dlt_config import set_run_context
 from dltplus_dagster.project.duckdb_load import destination_with_load_settings
 from dltplus_dagster.project.errors import ProjectError, SourceBuildError
 from dltplus_dagster.project.last_trace import scrub_last_trace
-from dltplus_dagster.project.local_files import local_file_config
+from dltplus_dagster.project.local_files import is_local_file_destination, local_file_config
 from dltplus_dagster.project.partition_staging import drop_own_staging, with_own_staging
 from dltplus_dagster.project.partitions import PartitionWindow
 from dltplus_dagster.project.project import Project
@@ -25,7 +25,6 @@ from dltplus_dagster.project.run_options import (
     run_option_overrides,
 )
 from dltplus_dagster.project.run_policies import (
-    is_local_file_destination,
     local_destination_lock,
     pipeline_lock,
     retry_schema_races,

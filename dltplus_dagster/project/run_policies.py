@@ -61,13 +61,6 @@ def pipeline_lock(project: Project, name: str, timeout: float = 0.0) -> Iterator
         lock.release()
 
 
-def is_local_file_destination(destination_type: str) -> bool:
-    """A destination writing one local file (DuckDB): one writer process at a time."""
-    from dltplus_dagster.project.local_files import LOCAL_FILE_LOADERS
-
-    return destination_type in LOCAL_FILE_LOADERS
-
-
 @contextlib.contextmanager
 def local_destination_lock(
     project: Project, destination: str, destination_type: str, name: str
@@ -76,6 +69,8 @@ def local_destination_lock(
     file lock per destination and profile, waited for as long as the other run takes. Other
     destinations take parallel loads: no lock."""
     from filelock import FileLock, Timeout
+
+    from dltplus_dagster.project.local_files import is_local_file_destination
 
     if not is_local_file_destination(destination_type):
         yield
